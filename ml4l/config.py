@@ -1,0 +1,119 @@
+"""Recipes: the declarative description of a lake's period, grid and sample inputs.
+
+A recipe is a small YAML mapping. The embedded ``demo`` recipe is the default of
+``make demo`` and of the tests; a path to another YAML file can be given instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ml4l.types import Month, PathLike
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def check_month(month: str) -> Month:
+    """Return ``month`` if it is a ``YYYY-MM`` string, else raise ``ValueError``."""
+    if not isinstance(month, str) or not _MONTH.match(month):
+        raise ValueError(f"month must be YYYY-MM, got {month!r}")
+    return month
+
+
+@dataclass(frozen=True)
+class Period:
+    """Consecutive months, each covering its first ``days`` days (all days when ``None``), hourly."""
+
+    start: Month
+    end: Month
+    days: int | None = None
+
+    def __post_init__(self) -> None:
+        check_month(self.start)
+        check_month(self.end)
+        if self.end < self.start:
+            raise ValueError(f"period ends ({self.end}) before it starts ({self.start})")
+        if self.days is not None and not 1 <= self.days <= 28:
+            raise ValueError(f"days per month must be within 1..28, got {self.days}")
+
+    @property
+    def months(self) -> list[Month]:
+        """Every month of the period, ``YYYY-MM``."""
+        return [str(p) for p in pd.period_range(self.start, self.end, freq="M")]
+
+    def days_of(self, month: Month) -> pd.DatetimeIndex:
+        """The days of ``month`` that belong to the period."""
+        first = pd.Timestamp(check_month(month) + "-01")
+        count = first.days_in_month if self.days is None else self.days
+        return pd.date_range(first, periods=count, freq="D")
+
+    def hours_of(self, month: Month) -> pd.DatetimeIndex:
+        """Every hour (UTC) of ``month`` that belongs to the period."""
+        days = self.days_of(month)
+        return pd.date_range(days[0], periods=24 * len(days), freq="h")
+
+    @property
+    def hours(self) -> pd.DatetimeIndex:
+        """Every hour of the period."""
+        return pd.DatetimeIndex(np.concatenate([self.hours_of(m).values for m in self.months]))
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """How the synthetic sample inputs are made."""
+
+    modis_resolution: float = 0.25
+    """MODIS pixel size in degrees (the real product: 1/30)."""
+    seed: int = 20190101
+    modis_formats: tuple[str, ...] = ("tif",)
+    bits_per_value: int = 16
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a lake is built from."""
+
+    name: str
+    grid: str
+    period: Period
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain mapping, as written in YAML."""
+        out = asdict(self)
+        out["sample"]["modis_formats"] = list(self.sample.modis_formats)
+        return out
+
+
+def recipe_from_dict(data: dict[str, Any]) -> Recipe:
+    """Build a recipe from a mapping, as read from YAML."""
+    sample = dict(data.get("sample") or {})
+    if "modis_formats" in sample:
+        sample["modis_formats"] = tuple(sample["modis_formats"])
+    return Recipe(
+        name=str(data["name"]),
+        grid=str(data["grid"]),
+        period=Period(**data["period"]),
+        sample=SampleConfig(**sample),
+    )
+
+
+def load_recipe(name_or_path: str | PathLike = "demo") -> Recipe:
+    """Load an embedded recipe by name (``demo``, ``full``) or a YAML file by path."""
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"}:
+        text = path.read_text()
+    else:
+        resource = resources.files("ml4l.recipes").joinpath(f"{name_or_path}.yaml")
+        if not resource.is_file():
+            raise ValueError(f"no embedded recipe called {name_or_path!r}")
+        text = resource.read_text()
+    return recipe_from_dict(yaml.safe_load(text))

@@ -1,0 +1,208 @@
+"""Global grids in GRIB point order: reduced Gaussian (classic and octahedral) and regular lat-lon.
+
+Points are numbered row by row from north to south, west to east within a row,
+starting at longitude 0, exactly as ecCodes iterates a global field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ml4l.errors import InputError
+from ml4l.types import FloatArray, IntArray, PathLike
+
+_NEWTON_TOL = 1e-15
+
+
+def gaussian_latitudes(n: int) -> FloatArray:
+    """Latitudes (degrees, north to south) of the Gaussian grid with ``n`` rows per hemisphere.
+
+    They are the arcsines of the roots of the Legendre polynomial of degree ``2n``,
+    found by Newton iteration from the usual asymptotic first guess.
+    """
+    if n < 1:
+        raise ValueError(f"Gaussian number must be >= 1, got {n}")
+    degree = 2 * n
+    k = np.arange(1, n + 1, dtype=np.float64)
+    x = np.cos(np.pi * (k - 0.25) / (degree + 0.5))
+    for _ in range(100):
+        p_prev, p = np.ones_like(x), x.copy()
+        for m in range(2, degree + 1):
+            p_prev, p = p, ((2 * m - 1) * x * p - (m - 1) * p_prev) / m
+        dp = degree * (x * p - p_prev) / (x * x - 1.0)
+        step = p / dp
+        x -= step
+        if np.max(np.abs(step)) < _NEWTON_TOL:
+            break
+    north = np.degrees(np.arcsin(x))
+    return np.concatenate([north, -north[::-1]])
+
+
+def octahedral_pl(n: int) -> IntArray:
+    """Points per row of the octahedral grid O``n``: 20, 24, ... 16 + 4n, mirrored."""
+    north = 20 + 4 * np.arange(n, dtype=np.int64)
+    return np.concatenate([north, north[::-1]])
+
+
+@lru_cache(maxsize=None)
+def classic_pl(n: int) -> IntArray:
+    """Points per row of ECMWF's classic reduced Gaussian grid N``n``, from ecCodes' own samples."""
+    import eccodes
+
+    try:
+        handle = eccodes.codes_grib_new_from_samples(f"reduced_gg_pl_{n}_grib2")
+    except Exception as exc:  # ecCodes raises its own error types per version
+        raise ValueError(f"ecCodes ships no classic reduced Gaussian grid N{n}") from exc
+    try:
+        pl = eccodes.codes_get_array(handle, "pl").astype(np.int64)
+    finally:
+        eccodes.codes_release(handle)
+    pl.setflags(write=False)
+    return pl
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """A global grid made of latitude rows, each with equally spaced longitudes from 0.
+
+    Attributes
+    ----------
+    name : str
+        ``N320``, ``O1280``, ``LL0.25`` ...
+    row_lat : ndarray
+        Latitude of each row in degrees, north to south.
+    pl : ndarray
+        Number of points on each row.
+    """
+
+    name: str
+    row_lat: FloatArray
+    pl: IntArray
+    _lat: FloatArray = field(init=False, repr=False)
+    _lon: FloatArray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.row_lat.shape != self.pl.shape:
+            raise ValueError("row_lat and pl must have the same length")
+        rows = np.repeat(np.arange(self.pl.size), self.pl)
+        start = self.row_offsets[:-1]
+        index_in_row = np.arange(rows.size) - start[rows]
+        lon = 360.0 * index_in_row / self.pl[rows]
+        lat = self.row_lat[rows]
+        for arr in (lat, lon):
+            arr.setflags(write=False)
+        object.__setattr__(self, "_lat", lat)
+        object.__setattr__(self, "_lon", lon)
+
+    @property
+    def size(self) -> int:
+        """Number of grid points."""
+        return int(self.pl.sum())
+
+    @property
+    def lat(self) -> FloatArray:
+        """Latitude of every point, degrees, GRIB order."""
+        return self._lat
+
+    @property
+    def lon(self) -> FloatArray:
+        """Longitude of every point in [0, 360), degrees, GRIB order."""
+        return self._lon
+
+    @property
+    def row_offsets(self) -> IntArray:
+        """Index of the first point of each row, with the total size appended."""
+        return np.concatenate([[0], np.cumsum(self.pl)])
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Grid)
+            and self.name == other.name
+            and np.array_equal(self.pl, other.pl)
+            and np.allclose(self.row_lat, other.row_lat, rtol=0, atol=1e-9)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.size))
+
+
+_NAME = re.compile(r"^(?:(?P<kind>[NO])(?P<n>\d+)|LL(?P<res>\d+(?:\.\d+)?))$")
+
+
+@lru_cache(maxsize=32)
+def grid(name: str) -> Grid:
+    """The grid called ``name``: ``N<n>`` (classic reduced Gaussian), ``O<n>`` (octahedral)
+    or ``LL<degrees>`` (regular lat-lon including both poles, GRIB style).
+
+    Examples
+    --------
+    >>> grid("N320").size
+    542080
+    >>> grid("O1280").size
+    6599680
+    """
+    match = _NAME.match(name.strip().upper())
+    if match is None:
+        raise ValueError(f"unknown grid name {name!r}: expected N<n>, O<n> or LL<degrees>")
+    if match["res"] is not None:
+        return regular_ll(float(match["res"]))
+    n = int(match["n"])
+    lat = gaussian_latitudes(n)
+    pl = octahedral_pl(n) if match["kind"] == "O" else classic_pl(n)
+    return Grid(f"{match['kind']}{n}", lat, pl)
+
+
+def regular_ll(resolution: float) -> Grid:
+    """Regular lat-lon grid with nodes on both poles and at longitude 0, GRIB style."""
+    rows = round(180.0 / resolution)
+    cols = round(360.0 / resolution)
+    if not np.isclose(rows * resolution, 180.0) or not np.isclose(cols * resolution, 360.0):
+        raise ValueError(f"resolution {resolution} does not divide the globe")
+    lat = 90.0 - resolution * np.arange(rows + 1)
+    return Grid(f"LL{resolution:g}", lat, np.full(rows + 1, cols, dtype=np.int64))
+
+
+def grid_from_handle(handle: int, source: str = "<message>") -> Grid:
+    """Identify the grid of one decoded GRIB message (an ecCodes handle)."""
+    import eccodes
+
+    grid_type = eccodes.codes_get(handle, "gridType")
+    if grid_type == "reduced_gg":
+        n = int(eccodes.codes_get(handle, "N"))
+        pl = eccodes.codes_get_array(handle, "pl").astype(np.int64)
+        kind = "O" if np.array_equal(pl, octahedral_pl(n)) else "N"
+        candidate = grid(f"{kind}{n}")
+        if not np.array_equal(candidate.pl, pl):
+            raise InputError(source, f"reduced Gaussian grid N={n} with a non-standard pl array")
+        return candidate
+    if grid_type == "regular_ll":
+        di = float(eccodes.codes_get(handle, "iDirectionIncrementInDegrees"))
+        candidate = regular_ll(di)
+        nj = int(eccodes.codes_get(handle, "Nj"))
+        if nj != candidate.pl.size:
+            raise InputError(source, f"regular_ll grid is not global ({nj} rows)")
+        return candidate
+    raise InputError(source, f"unsupported grid type {grid_type!r}")
+
+
+def grid_from_grib(path: PathLike) -> Grid:
+    """The grid of the first message in a GRIB file."""
+    import eccodes
+
+    source = str(path)
+    with open(Path(path), "rb") as stream:
+        try:
+            handle = eccodes.codes_grib_new_from_file(stream)
+        except Exception as exc:
+            raise InputError(source, f"cannot decode GRIB: {exc}") from exc
+        if handle is None:
+            raise InputError(source, "not a GRIB file: no GRIB message found")
+        try:
+            return grid_from_handle(handle, source)
+        finally:
+            eccodes.codes_release(handle)

@@ -1,0 +1,34 @@
+# Two commands set everything up on a fresh machine with Python 3.11 and pip:
+#   make demo   creates .venv and runs the demo (sample inputs -> ERA ingest)
+#   make test   creates .venv and runs the tests
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PYTHONUNBUFFERED := 1
+
+.PHONY: venv demo test bench-ingest clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/ml4l demo
+
+test: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench-ingest: venv
+	$(BIN)/python benchmarks/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) lake .prefect

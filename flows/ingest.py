@@ -1,0 +1,29 @@
+"""ERA ingest flow: GRIB to the Zarr stores, mapped over months."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from blocks.lake import resolve_lake
+from flows.common import months_of, settle
+from tasks.era import create_store, ingest_constants, ingest_month
+
+
+@flow(name="ml4l-ingest", log_prints=True)
+def ingest_flow(
+    recipe: str = "demo", months: list[str] | None = None, lake_root: str | None = None, lake_block: str | None = None
+) -> dict[str, str]:
+    """Create the ERA store for the recipe's period if needed, ingest the constants and every month.
+
+    A month that fails does not stop the others; the flow fails at the end, naming it.
+    """
+    lake = resolve_lake(lake_root, lake_block)
+    store = create_store(lake.root, recipe)
+    futures = {"constants": ingest_constants.submit(lake.root)}
+    for month in months_of(recipe, months):
+        futures[month] = ingest_month.submit(lake.root, month, store)
+    settle(futures)
+    stores = {"timevar": lake.era_timevar, "constants": lake.era_constants}
+    for name, path in stores.items():
+        print(f"ERA {name} store: {path}")
+    return stores

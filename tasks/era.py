@@ -1,0 +1,40 @@
+"""Tasks of the ERA ingest: create the store, ingest constants, ingest a month."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from tqdm.auto import tqdm
+
+from ml4l import era_store
+from ml4l.config import load_recipe
+from ml4l.lake import Lake
+from ml4l.types import Month
+from tasks.retry import IO_TASK_OPTIONS
+
+
+@task(name="create-era-store", tags=["era", "io"], **IO_TASK_OPTIONS)
+def create_store(lake_root: str, recipe: str) -> str:
+    """Create the time-variable store for the recipe's grid and period; returns its path."""
+    spec = load_recipe(recipe)
+    return era_store.create_timevar_store(Lake(lake_root), spec.grid, spec.period)
+
+
+@task(name="ingest-era-constants", tags=["era", "io"], **IO_TASK_OPTIONS)
+def ingest_constants(lake_root: str) -> str:
+    """Ingest the V15/V20 constants and the lake files; returns the store path."""
+    return era_store.ingest_constants(Lake(lake_root))
+
+
+@task(name="ingest-era-month", tags=["era", "io"], task_run_name="ingest-era-{month}", **IO_TASK_OPTIONS)
+def ingest_month(lake_root: str, month: Month, store: str) -> str:
+    """Ingest one month's GRIB files into ``store``; returns the store path."""
+    lake = Lake(lake_root)
+    with tqdm(desc=f"ERA {month}", unit="h", disable=None) as bar:
+        report = era_store.ingest_month(lake, month, progress=bar.update)
+    create_table_artifact(
+        key=f"era-ingest-{month}",
+        table=[{"month": report.month, "hours": report.hours, "variables": report.variables, "store": report.store}],
+        description=f"ERA ingest of {month}: " + ", ".join(report.files),
+    )
+    return report.store

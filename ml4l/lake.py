@@ -30,8 +30,13 @@ DEFAULT_ROOT = "./lake"
 
 
 def resolve_root(root: str | None = None) -> str:
-    """The lake root: ``root`` if given, else ``$ML4L_LAKE``, else ``./lake``."""
+    """The lake root: ``root`` if given, else ``$ML4L_LAKE``, else ``./lake``.
+
+    Local roots, ``file://`` URLs included, become absolute paths; other URLs are kept.
+    """
     chosen = root or os.environ.get(LAKE_ENV) or DEFAULT_ROOT
+    if chosen.startswith("file://"):
+        chosen = chosen.removeprefix("file://")
     return os.path.abspath(chosen) if "://" not in chosen else chosen.rstrip("/")
 
 

@@ -1,0 +1,61 @@
+"""Shared fixtures: a tiny recipe, its sample inputs written once, and ingested copies."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml4l.config import Recipe, load_recipe
+from ml4l.era_store import create_timevar_store, ingest_constants, ingest_month
+from ml4l.lake import Lake
+from ml4l.sample import generate
+
+TINY = {
+    "name": "tiny",
+    "grid": "N32",
+    "period": {"start": "2019-01", "end": "2019-02", "days": 1},
+    "sample": {"modis_resolution": 2.0, "seed": 7, "modis_formats": ["tif", "nc"], "bits_per_value": 16},
+}
+
+requires_gpu = pytest.mark.skipif(importlib.util.find_spec("cupy") is None, reason="needs CuPy and a CUDA device")
+
+
+@pytest.fixture(scope="session")
+def tiny_recipe_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("recipes") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_recipe(tiny_recipe_path: Path) -> Recipe:
+    return load_recipe(tiny_recipe_path)
+
+
+@pytest.fixture(scope="session")
+def sample_lake(tmp_path_factory: pytest.TempPathFactory, tiny_recipe: Recipe) -> Lake:
+    """Raw sample inputs of the tiny recipe; read-only for tests."""
+    lake = Lake.at(str(tmp_path_factory.mktemp("sample-lake")))
+    generate(tiny_recipe, lake)
+    return lake
+
+
+@pytest.fixture
+def raw_lake(tmp_path: Path, sample_lake: Lake) -> Lake:
+    """A private copy of the sample inputs, free to corrupt."""
+    shutil.copytree(sample_lake.path("raw"), tmp_path / "raw")
+    return Lake.at(str(tmp_path))
+
+
+@pytest.fixture
+def ingested_lake(raw_lake: Lake, tiny_recipe: Recipe) -> Lake:
+    """The tiny recipe ingested: both stores written, every month complete."""
+    create_timevar_store(raw_lake, tiny_recipe.grid, tiny_recipe.period)
+    ingest_constants(raw_lake)
+    for month in tiny_recipe.period.months:
+        ingest_month(raw_lake, month)
+    return raw_lake

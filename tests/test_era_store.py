@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import eccodes
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from ml4l.config import Period, Recipe
+from ml4l.era_store import complete_months, create_timevar_store, ingest_constants, ingest_month
+from ml4l.errors import InputError
+from ml4l.grib import write_fields
+from ml4l.grids import grid
+from ml4l.lake import Lake
+from ml4l.variables import CONSTANT, GROUPS, TIME_VARIABLE
+
+
+def store_digest(lake: Lake) -> str:
+    """A hash of every file of the time-variable store and the markers."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(lake.path("era")).rglob("*")):
+        if path.is_file():
+            digest.update(str(path).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_store_holds_every_variable_with_units_and_the_whole_period(ingested_lake: Lake, tiny_recipe: Recipe) -> None:
+    ds = xr.open_zarr(ingested_lake.era_timevar)
+    assert set(ds.data_vars) == {v.name for v in TIME_VARIABLE}
+    for variable in TIME_VARIABLE:
+        assert ds[variable.name].dims == ("time", "cell")
+        assert ds[variable.name].attrs["units"] == variable.units
+        assert ds[variable.name].attrs["long_name"] == variable.long_name
+    assert pd.DatetimeIndex(ds.time.values).equals(tiny_recipe.period.hours)
+    g = grid(tiny_recipe.grid)
+    np.testing.assert_array_equal(ds.latitude.values, g.lat)
+    np.testing.assert_array_equal(ds.longitude.values, g.lon)
+    assert ds.latitude.dims == ("cell",) and ds.latitude.attrs["units"] == "degrees_north"
+    assert not np.isnan(ds.skt.values).any()
+    assert complete_months(ingested_lake) == tiny_recipe.period.months
+
+
+def test_store_values_equal_the_grib_fields(ingested_lake: Lake) -> None:
+    path = ingested_lake.era_skin("2019-02")
+    with open(path, "rb") as stream:
+        for _ in range(5):
+            handle = eccodes.codes_grib_new_from_file(stream)
+        name = eccodes.codes_get(handle, "cfVarName")
+        valid = pd.Timestamp(f"{eccodes.codes_get(handle, 'validityDate')}T{eccodes.codes_get(handle, 'validityTime'):04d}")
+        expected = eccodes.codes_get_values(handle).astype(np.float32)
+        eccodes.codes_release(handle)
+    ds = xr.open_zarr(ingested_lake.era_timevar)
+    np.testing.assert_array_equal(ds[name].sel(time=valid).values, expected)
+
+
+def test_reingesting_a_month_leaves_the_store_unchanged(ingested_lake: Lake) -> None:
+    before = store_digest(ingested_lake)
+    ingest_month(ingested_lake, "2019-01")
+    assert store_digest(ingested_lake) == before
+
+
+def test_months_can_be_ingested_in_any_order_before_others_exist(raw_lake: Lake, tiny_recipe: Recipe) -> None:
+    create_timevar_store(raw_lake, tiny_recipe.grid, tiny_recipe.period)
+    ingest_month(raw_lake, "2019-02")
+    ds = xr.open_zarr(raw_lake.era_timevar)
+    assert np.isnan(ds.t2m.sel(time="2019-01").values).all()
+    assert not np.isnan(ds.t2m.sel(time="2019-02").values).any()
+    assert complete_months(raw_lake) == ["2019-02"]
+
+
+def test_constants_store(ingested_lake: Lake, tiny_recipe: Recipe) -> None:
+    ds = xr.open_zarr(ingested_lake.era_constants)
+    size = grid(tiny_recipe.grid).size
+    for variable in CONSTANT:
+        for version in (15, 20):
+            field = ds[f"{variable.name}_v{version}"]
+            assert field.shape == (size,) and field.attrs["units"] == variable.units
+    assert ds.clake.shape == (12, size)
+    assert ds.cl_saline.shape == (size,)
+    assert (ds.cvh_v20 != ds.cvh_v15).any()
+
+
+def test_store_of_another_period_is_refused(ingested_lake: Lake, tiny_recipe: Recipe) -> None:
+    with pytest.raises(InputError, match="store exists for"):
+        create_timevar_store(ingested_lake, tiny_recipe.grid, Period("2019-01", "2019-05", 1))
+
+
+def test_month_outside_the_period_is_refused(ingested_lake: Lake) -> None:
+    with pytest.raises(InputError, match="2020-01 is outside the store's period"):
+        ingest_month(ingested_lake, "2020-01")
+
+
+def rewrite(path: str, keep) -> None:
+    """Rewrite a GRIB file keeping the messages for which ``keep(index, handle)`` holds."""
+    kept = []
+    with open(path, "rb") as stream:
+        index = 0
+        while (handle := eccodes.codes_grib_new_from_file(stream)) is not None:
+            if keep(index, handle):
+                kept.append(eccodes.codes_get_message(handle))
+            eccodes.codes_release(handle)
+            index += 1
+    Path(path).write_bytes(b"".join(kept))
+
+
+def corrupt_truncated(lake: Lake) -> str:
+    path = lake.era_sfc("2019-01")
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: len(data) // 2 + 17])
+    return r"sfc_unstructured_2019_01\.grib: .*(truncated|corrupt)"
+
+
+def corrupt_other_grid(lake: Lake) -> str:
+    path = lake.era_skin("2019-01")
+    g = grid("N48")
+    fields = [(v, t, np.zeros(g.size)) for t in pd.date_range("2019-01-01", periods=24, freq="h") for v in GROUPS["skin"]]
+    write_fields(path, g, fields)
+    return r"sfc_skin_unstructured_2019_01\.grib: grid N48 does not match the store's grid N32"
+
+
+def corrupt_missing_variable(lake: Lake) -> str:
+    rewrite(lake.era_sfc("2019-01"), lambda i, h: eccodes.codes_get(h, "shortName") != "2d")
+    return r"sfc_unstructured_2019_01\.grib: variable d2m is missing$"
+
+
+def corrupt_missing_hours(lake: Lake) -> str:
+    rewrite(lake.era_skin("2019-01"), lambda i, h: eccodes.codes_get(h, "dataTime") not in (600, 700))
+    return r"sfc_skin_unstructured_2019_01\.grib: variable aluvp is missing 2 of 24 hours, first 2019-01-01T06:00:00"
+
+
+def corrupt_duplicate_hour(lake: Lake) -> str:
+    path = lake.era_sfc("2019-01")
+    data = Path(path).read_bytes()
+    with open(path, "rb") as stream:
+        handle = eccodes.codes_grib_new_from_file(stream)
+        first = eccodes.codes_get_message(handle)
+        eccodes.codes_release(handle)
+    Path(path).write_bytes(data + first)
+    return r"sfc_unstructured_2019_01\.grib: duplicate field sp at 2019-01-01T00:00"
+
+
+def corrupt_not_grib(lake: Lake) -> str:
+    Path(lake.era_sfc("2019-01")).write_text("<html>404 Not Found</html>\n" * 50)
+    return r"sfc_unstructured_2019_01\.grib: not a GRIB file"
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [corrupt_truncated, corrupt_other_grid, corrupt_missing_variable, corrupt_missing_hours, corrupt_duplicate_hour, corrupt_not_grib],
+)
+def test_bad_input_is_named_and_leaves_the_store_untouched(ingested_lake: Lake, corrupt) -> None:
+    before = store_digest(ingested_lake)
+    problem = corrupt(ingested_lake)
+    with pytest.raises(InputError, match=problem):
+        ingest_month(ingested_lake, "2019-01")
+    assert store_digest(ingested_lake) == before
+
+
+def test_bad_input_in_a_fresh_month_writes_nothing(raw_lake: Lake, tiny_recipe: Recipe) -> None:
+    create_timevar_store(raw_lake, tiny_recipe.grid, tiny_recipe.period)
+    corrupt_missing_variable(raw_lake)
+    with pytest.raises(InputError):
+        ingest_month(raw_lake, "2019-01")
+    assert complete_months(raw_lake) == []
+    assert np.isnan(xr.open_zarr(raw_lake.era_timevar).sp.values).all()
+
+
+def test_missing_constant_is_named(raw_lake: Lake) -> None:
+    rewrite(raw_lake.climate(20), lambda i, h: eccodes.codes_get(h, "shortName") != "slor")
+    with pytest.raises(InputError, match=r"climate\.v020\.grib: missing constant fields: slor"):
+        ingest_constants(raw_lake)
+    assert not Path(raw_lake.era_constants).exists()
+    assert not list(Path(raw_lake.path("era")).glob("constants.zarr.partial-*"))
+
+
+def test_file_urls_resolve_to_local_paths(raw_lake: Lake) -> None:
+    assert Lake.at("file://" + raw_lake.root).root == raw_lake.root
+
+
+def test_lake_on_a_non_local_fsspec_url(raw_lake: Lake, tiny_recipe: Recipe) -> None:
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    memory.put(raw_lake.path("raw"), "/ml4l-test/raw", recursive=True)
+    lake = Lake.at("memory://ml4l-test")
+    assert not lake.is_local
+    try:
+        create_timevar_store(lake, tiny_recipe.grid, tiny_recipe.period)
+        ingest_month(lake, "2019-01")
+        assert complete_months(lake) == ["2019-01"]
+        assert not np.isnan(xr.open_zarr(lake.era_timevar).t2m.sel(time="2019-01").values).any()
+    finally:
+        memory.rm("/ml4l-test", recursive=True)

@@ -1,0 +1,127 @@
+"""Flows and tasks against a real (temporary) Prefect server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import eccodes
+import pytest
+import xarray as xr
+import yaml
+
+from ml4l.config import Recipe
+from ml4l.era_store import complete_months
+from ml4l.lake import Lake
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+def test_ingest_flow_writes_both_stores(prefect_server, raw_lake: Lake, tiny_recipe_path: Path, tiny_recipe: Recipe) -> None:
+    from flows.ingest import ingest_flow
+
+    stores = ingest_flow(recipe=str(tiny_recipe_path), lake_root=raw_lake.root)
+    assert stores == {"timevar": raw_lake.era_timevar, "constants": raw_lake.era_constants}
+    assert complete_months(raw_lake) == tiny_recipe.period.months
+    assert int(xr.open_zarr(raw_lake.era_timevar).t2m.notnull().sum()) == tiny_recipe.period.hours.size * 6114
+
+
+def test_a_bad_month_fails_the_flow_but_not_the_other_months(prefect_server, raw_lake: Lake, tiny_recipe_path: Path) -> None:
+    from flows.ingest import ingest_flow
+
+    Path(raw_lake.era_sfc("2019-02")).write_bytes(b"not grib at all" * 10)
+    state = ingest_flow(recipe=str(tiny_recipe_path), lake_root=raw_lake.root, return_state=True)
+    assert state.is_failed()
+    assert "sfc_unstructured_2019_02.grib: not a GRIB file" in state.message
+    assert complete_months(raw_lake) == ["2019-01"]
+
+
+def test_bad_input_is_not_retried_but_other_errors_are(prefect_server, raw_lake: Lake, tiny_recipe_path: Path, monkeypatch) -> None:
+    from prefect import flow
+
+    from ml4l import era_store
+    from tasks.era import create_store, ingest_month
+
+    calls = {"n": 0}
+    real = era_store.ingest_month
+
+    def flaky(lake, month, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("transient: connection reset")
+        return real(lake, month, **kwargs)
+
+    @flow
+    def one_month(month: str) -> str:
+        store = create_store(raw_lake.root, str(tiny_recipe_path))
+        return ingest_month.with_options(retry_delay_seconds=0)(raw_lake.root, month, store)
+
+    monkeypatch.setattr(era_store, "ingest_month", flaky)
+    assert one_month("2019-01") == raw_lake.era_timevar
+    assert calls["n"] == 2, "the transient error was retried once"
+
+    calls["n"] = 1  # no more transient failures: the next failure is bad input
+    Path(raw_lake.era_skin("2019-02")).write_bytes(b"")
+    state = one_month("2019-02", return_state=True)
+    assert state.is_failed()
+    assert calls["n"] == 2, "bad input was tried once, not retried"
+
+
+def test_sample_flow_writes_the_seed_layout(prefect_server, tmp_path: Path, tiny_recipe_path: Path) -> None:
+    from flows.sample import sample_flow
+
+    root = sample_flow(recipe=str(tiny_recipe_path), months=["2019-01"], lake_root=str(tmp_path))
+    lake = Lake(root)
+    for path in [lake.era_sfc("2019-01"), lake.era_skin("2019-01"), lake.climate(15), lake.climate(20),
+                 lake.lake_cover(12), lake.saline_lakes(), lake.modis("2019-01-01", "tif"), lake.modis("2019-01-01", "nc")]:
+        assert Path(path).is_file(), path
+    with open(lake.era_sfc("2019-01"), "rb") as stream:
+        handle = eccodes.codes_grib_new_from_file(stream)
+        assert eccodes.codes_get(handle, "editionNumber") == 1
+        assert eccodes.codes_get(handle, "gridType") == "reduced_gg"
+        eccodes.codes_release(handle)
+
+
+def test_months_are_checked() -> None:
+    from flows.common import months_of
+
+    with pytest.raises(ValueError, match="month must be YYYY-MM"):
+        months_of("demo", ["2019-13"])
+
+
+def test_cli_help_for_every_command() -> None:
+    for command in ([], ["sample"], ["ingest"], ["demo"]):
+        result = subprocess.run([sys.executable, "-m", "flows.cli", *command, "--help"], capture_output=True, text=True, cwd=REPO)
+        assert result.returncode == 0, result.stderr
+        assert "usage: ml4l" in result.stdout
+
+
+def test_prefect_yaml_entrypoints_exist() -> None:
+    import importlib
+
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    assert spec["deployments"]
+    for deployment in spec["deployments"]:
+        module_path, function = deployment["entrypoint"].split(":")
+        module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
+        assert callable(getattr(module, function)), deployment["name"]
+
+
+def test_science_library_never_imports_prefect() -> None:
+    code = (
+        "import importlib, pkgutil, sys, ml4l\n"
+        "for m in pkgutil.walk_packages(ml4l.__path__, 'ml4l.'): importlib.import_module(m.name)\n"
+        "bad = sorted(n for n in sys.modules if n == 'prefect' or n.startswith('prefect.'))\n"
+        "print(len(bad)); sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr

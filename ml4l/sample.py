@@ -158,6 +158,13 @@ class SampleWriter:
             written.append(target)
         return written
 
+    def month(self, month: Month) -> list[str]:
+        """Write one month: its ERA_sfc and ERA_skin GRIB, then each of its MODIS days."""
+        written = self.era_month(month)
+        for day in self.recipe.period.days_of(month):
+            written += self.modis_day(day)
+        return written
+
     # ---- staging ----
 
     class _Staged:
@@ -259,8 +266,6 @@ def generate(recipe: Recipe, lake: Lake, progress: Progress | None = None) -> li
     written = writer.era_constants()
     report("constants")
     for month in recipe.period.months:
-        written += writer.era_month(month)
-        for day in recipe.period.days_of(month):
-            written += writer.modis_day(day)
+        written += writer.month(month)
         report(month)
     return written

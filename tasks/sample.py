@@ -20,9 +20,4 @@ def sample_constants(lake_root: str, recipe: str) -> list[str]:
 @task(name="sample-month", tags=["sample", "io"], task_run_name="sample-{month}", **IO_TASK_OPTIONS)
 def sample_month(lake_root: str, recipe: str, month: Month) -> list[str]:
     """Write one month of ERA GRIB and its MODIS days; returns their paths."""
-    spec = load_recipe(recipe)
-    writer = SampleWriter(spec, Lake(lake_root))
-    written = writer.era_month(month)
-    for day in spec.period.days_of(month):
-        written += writer.modis_day(day)
-    return written
+    return SampleWriter(load_recipe(recipe), Lake(lake_root)).month(month)

@@ -31,21 +31,47 @@ def _run_ingest(args: argparse.Namespace) -> Any:
     return ingest_flow(recipe=args.recipe, months=args.months, lake_root=args.lake_root, lake_block=args.lake_block)
 
 
+def _run_join(args: argparse.Namespace) -> Any:
+    from flows.join import join_flow
+
+    summaries = join_flow(recipe=args.recipe, months=args.months, lake_root=args.lake_root, lake_block=args.lake_block)
+    _print_join_summary(summaries)
+    return summaries
+
+
+def _print_join_summary(summaries: dict[str, dict[str, Any]]) -> None:
+    print("\nERA x MODIS join:")
+    print(f"  {'month':<8} {'rows':>8} {'pixels':>10} {'matched':>10} {'>threshold':>10} {'>lat':>10} {'no ERA':>8} {'km':>6}")
+    for month, s in summaries.items():
+        c = s["counts"]
+        print(
+            f"  {month:<8} {s['rows']:>8} {c['observed']:>10} {c['matched']:>10} {c['beyond_threshold']:>10} "
+            f"{c['beyond_lat']:>10} {c['no_era']:>8} {s['mean_distance_km']:>6.1f}"
+        )
+        if c["missing_days"]:
+            print(f"           missing MODIS days: {', '.join(c['missing_days'])}")
+    print("  (pixels: observed in the month's hours; km: mean pixel-to-cell distance of the matched)")
+
+
 def _run_demo(args: argparse.Namespace) -> Any:
     from flows.demo import demo_flow
 
-    stores = demo_flow(recipe=args.recipe, lake_root=args.lake_root, lake_block=args.lake_block)
-    print("\nDemo complete. ERA stores:")
-    for name, path in stores.items():
+    result = demo_flow(recipe=args.recipe, lake_root=args.lake_root, lake_block=args.lake_block)
+    print("\nDemo complete. ERA stores (open with xarray.open_zarr):")
+    for name, path in result["stores"].items():
         print(f"  {name:<10} {path}")
-    print("Open with: xarray.open_zarr(path)")
-    return stores
+    _print_join_summary(result["joined"])
+    paths = [s["path"] for s in result["joined"].values()]
+    if paths:
+        print(f"Joined months (open with pandas.read_parquet): {paths[0].rsplit('/', 2)[0]}")
+    return result
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], Any], bool]] = {
     "sample": ("write sample ERA GRIB and MODIS inputs for a recipe", _run_sample, True),
     "ingest": ("ingest ERA GRIB into the Zarr stores, month by month", _run_ingest, True),
-    "demo": ("sample inputs, then ingest them, on the embedded defaults", _run_demo, False),
+    "join": ("join MODIS pixels to their nearest ERA cell, month by month, into Parquet", _run_join, True),
+    "demo": ("sample inputs, ingest them, then join them, on the embedded defaults", _run_demo, False),
 }
 
 

@@ -78,6 +78,33 @@ class SampleConfig:
 
 
 @dataclass(frozen=True)
+class JoinConfig:
+    """How MODIS pixels are matched to ERA cells.
+
+    Attributes
+    ----------
+    threshold_km : float
+        Matches farther than this are dropped (seed 000: 50 km on N320).
+    lat_limit : float or None
+        Pixels with ``|lat| >= lat_limit`` are dropped (seed 000 keeps ``|lat| < 70``).
+    engine : str
+        Nearest-point engine: ``auto``, ``grid``, ``faiss`` or ``balltree``.
+    """
+
+    threshold_km: float = 50.0
+    lat_limit: float | None = 70.0
+    engine: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.threshold_km > 0:
+            raise ValueError(f"threshold_km must be positive, got {self.threshold_km}")
+        if self.lat_limit is not None and not 0 < self.lat_limit <= 90:
+            raise ValueError(f"lat_limit must be within (0, 90], got {self.lat_limit}")
+        if self.engine not in ("auto", "grid", "faiss", "balltree"):
+            raise ValueError(f"unknown engine {self.engine!r}: expected auto, grid, faiss or balltree")
+
+
+@dataclass(frozen=True)
 class Recipe:
     """Everything a lake is built from."""
 
@@ -85,6 +112,7 @@ class Recipe:
     grid: str
     period: Period
     sample: SampleConfig = field(default_factory=SampleConfig)
+    join: JoinConfig = field(default_factory=JoinConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping, as written in YAML."""
@@ -103,6 +131,7 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
         grid=str(data["grid"]),
         period=Period(**data["period"]),
         sample=SampleConfig(**sample),
+        join=JoinConfig(**(data.get("join") or {})),
     )
 
 

@@ -36,9 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ml4l.geo import EARTH_RADIUS_KM, unit_vectors
 from ml4l.types import FloatArray
 
-EARTH_RADIUS_KM = 6371.0088
 GRAVITY = 9.80665
 SENSOR_NOISE_K = 0.9
 MODIS_OVERPASS_LOCAL_HOUR = 13.5
@@ -46,13 +46,6 @@ _ORBIT_HOURS = 98.8 / 60.0
 _SWATH_HALF_WIDTH_DEG = 10.5
 _NOISE_BLOCK = 1 << 15
 _PHASE_EPOCH_HOURS = 429528.0  # 2019-01-01, keeps time phases small for the 2016-2021 period
-
-
-def unit_vectors(lat: FloatArray, lon: FloatArray) -> FloatArray:
-    """Points on the unit sphere, shape ``(..., 3)``."""
-    phi, lam = np.radians(lat), np.radians(lon)
-    cos_phi = np.cos(phi)
-    return np.stack([cos_phi * np.cos(lam), cos_phi * np.sin(lam), np.sin(phi)], axis=-1)
 
 
 @dataclass(frozen=True)

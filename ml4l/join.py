@@ -1,0 +1,373 @@
+"""ERA x MODIS join: each observed MODIS pixel to its nearest ERA cell, averaged per (hour, cell).
+
+A month is built in three stages, like the ERA store:
+
+1. :func:`join_day` (one per MODIS file, in parallel) assigns each pixel the UTC
+   hour nearest its observation, keeps the hours of the month, finds the nearest
+   cell, drops matches beyond the threshold and reduces the rest per (hour, cell)
+   to mergeable moments (count, sum, sum of squares, distance sum) with the ERA
+   features of that hour and cell. It writes them to a hidden staging part.
+2. :func:`finalize_month` merges the parts (an hour can take pixels from two
+   files), turns moments into mean, std and mean distance and writes the month's
+   Parquet in a hidden directory, then swaps it into place.
+3. Readers (pyarrow, pandas) skip names starting with ``.`` or ``_``, so they see
+   a month whole or not at all.
+
+Files of the days before and after the month are read as well, since a MODIS
+day is a local solar day and its UTC hours spill into the neighbouring days.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numba
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xarray as xr
+import zarr
+
+from ml4l.config import JoinConfig
+from ml4l.era_store import complete_months
+from ml4l.errors import InputError
+from ml4l.grids import Grid, grid
+from ml4l.lake import Lake
+from ml4l.modis import find_modis, read_modis, utc_hours
+from ml4l.nearest import nearest
+from ml4l.types import FloatArray, IntArray, Month
+from ml4l.variables import CONSTANT, LAKE_COVER, SALINE_LAKE, TIME_VARIABLE
+
+_MOMENTS = ("lst_count", "lst_sum", "lst_sumsq", "distance_sum")
+
+TARGET_COLUMNS = ("lst", "lst_count", "lst_std", "distance_km")
+FEATURE_COLUMNS: tuple[str, ...] = (
+    *(v.name for v in TIME_VARIABLE),
+    *(f"{v.name}_v15" for v in CONSTANT),
+    *(f"{v.name}_v20" for v in CONSTANT),
+    LAKE_COVER.name,
+    SALINE_LAKE.name,
+)
+"""Every feature column of a joined month, in order."""
+
+
+def joined_schema() -> pa.Schema:
+    """The Arrow schema of a joined month."""
+    return pa.schema(
+        [
+            pa.field("time", pa.timestamp("ns")),
+            pa.field("cell", pa.int32()),
+            pa.field("latitude", pa.float64()),
+            pa.field("longitude", pa.float64()),
+            pa.field("lst", pa.float32()),
+            pa.field("lst_count", pa.int32()),
+            pa.field("lst_std", pa.float32()),
+            pa.field("distance_km", pa.float32()),
+            *(pa.field(name, pa.float32()) for name in FEATURE_COLUMNS),
+        ]
+    )
+
+
+@dataclass
+class JoinCounts:
+    """What happened to the pixels whose UTC hour falls in the month being joined.
+
+    ``observed == no_era + beyond_lat + beyond_threshold + matched``; ``matched``
+    equals the sum of ``lst_count`` over the month's rows.
+    """
+
+    files_read: int = 0
+    files_missing: int = 0
+    observed: int = 0
+    no_era: int = 0
+    beyond_lat: int = 0
+    beyond_threshold: int = 0
+    matched: int = 0
+    missing_days: list[str] = field(default_factory=list)
+
+    def add(self, other: JoinCounts) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass(frozen=True)
+class MonthSummary:
+    """What :func:`finalize_month` wrote."""
+
+    month: Month
+    path: str
+    rows: int
+    hours_with_data: int
+    empty_hours: int
+    mean_distance_km: float
+    counts: JoinCounts
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---- the month's days and the ERA hours they can fill ----
+
+
+def _store_hours(lake: Lake, month: Month) -> pd.DatetimeIndex:
+    if month not in complete_months(lake):
+        raise InputError(lake.era_month_marker(month), f"ERA month {month} is not ingested: run the ingest first")
+    times = pd.DatetimeIndex(xr.open_zarr(lake.era_timevar, consolidated=True)["time"].values)
+    return times[times.strftime("%Y-%m") == month]
+
+
+def month_days(lake: Lake, month: Month) -> list[str]:
+    """The MODIS days (``YYYY-MM-DD``) whose pixels can fall in the month's ERA hours."""
+    hours = _store_hours(lake, month)
+    days = pd.DatetimeIndex(sorted(set(hours.normalize())))
+    around = days.union(days - pd.Timedelta(days=1)).union(days + pd.Timedelta(days=1))
+    return [d.strftime("%Y-%m-%d") for d in around]
+
+
+# ---- stage 1: one MODIS file ----
+
+
+@numba.njit(cache=True)
+def _reduce_by_hour_and_cell(
+    hour: IntArray, cell: IntArray, lst: FloatArray, distance: FloatArray, n_cells: int
+) -> tuple[IntArray, IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
+    """Moments per (hour, cell) of pixels sorted by hour, with one reusable slot table."""
+    n = hour.size
+    slot = np.full(n_cells, -1, dtype=np.int64)
+    out_hour = np.empty(n, dtype=np.int64)
+    out_cell = np.empty(n, dtype=np.int64)
+    count = np.zeros(n, dtype=np.int64)
+    total = np.zeros(n, dtype=np.float64)
+    total_sq = np.zeros(n, dtype=np.float64)
+    distance_sum = np.zeros(n, dtype=np.float64)
+    groups, segment_start = 0, 0
+    for p in range(n + 1):
+        if p == n or hour[p] != hour[segment_start]:
+            for g in range(segment_start, groups):  # the hour is over: free its slots
+                slot[out_cell[g]] = -1
+            segment_start = groups
+            if p == n:
+                break
+        c = cell[p]
+        s = slot[c]
+        if s < 0:
+            s = groups
+            slot[c] = s
+            out_hour[s], out_cell[s] = hour[p], c
+            groups += 1
+        count[s] += 1
+        total[s] += lst[p]
+        total_sq[s] += lst[p] * lst[p]
+        distance_sum[s] += distance[p]
+    return out_hour[:groups], out_cell[:groups], count[:groups], total[:groups], total_sq[:groups], distance_sum[:groups]
+
+
+def reduce_pixels(hour: IntArray, cell: IntArray, lst: FloatArray, distance: FloatArray, n_cells: int) -> pd.DataFrame:
+    """Count, sum, sum of squares of LST and distance sum per (hour, cell), hours ascending."""
+    order = np.argsort(hour, kind="stable")
+    h, c, n, s, s2, d = _reduce_by_hour_and_cell(
+        np.ascontiguousarray(hour[order], dtype=np.int64),
+        np.ascontiguousarray(cell[order], dtype=np.int64),
+        np.ascontiguousarray(lst[order], dtype=np.float64),
+        np.ascontiguousarray(distance[order], dtype=np.float64),
+        n_cells,
+    )
+    return pd.DataFrame({"hour": h, "cell": c, "lst_count": n, "lst_sum": s, "lst_sumsq": s2, "distance_sum": d})
+
+
+class FeatureReader:
+    """ERA features at (hour, cell) from the two Zarr stores."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.timevar = zarr.open_group(lake.era_timevar, mode="r")
+        self.times = pd.DatetimeIndex(xr.open_zarr(lake.era_timevar, consolidated=True)["time"].values)
+        constants = zarr.open_group(lake.era_constants, mode="r")
+        self.grid: Grid = grid(str(constants.attrs["grid"]))
+        self.constants = {
+            name: np.asarray(constants[name][...], dtype=np.float32)
+            for name in FEATURE_COLUMNS
+            if name in constants and name != LAKE_COVER.name
+        }
+        self.lake_cover = np.asarray(constants[LAKE_COVER.name][...], dtype=np.float32)
+
+    def at(self, hour_index: IntArray, cells: IntArray) -> dict[str, np.ndarray]:
+        """Every feature at each (store hour index, cell) pair, reading each variable's hours once."""
+        first, last = (int(hour_index.min()), int(hour_index.max()) + 1) if hour_index.size else (0, 0)
+        out = {v.name: np.asarray(self.timevar[v.name][first:last])[hour_index - first, cells] for v in TIME_VARIABLE}
+        for name, values in self.constants.items():
+            out[name] = values[cells]
+        out[LAKE_COVER.name] = self.lake_cover[self.times[hour_index].month.to_numpy() - 1, cells]
+        return {name: out[name] for name in FEATURE_COLUMNS}
+
+
+def join_day(lake: Lake, day: str, month: Month, staging: str, config: JoinConfig = JoinConfig()) -> JoinCounts:
+    """Join the MODIS file of ``day`` for the hours of ``month``; writes ``<staging>/<day>.parquet``.
+
+    A missing file is counted, not raised: it is a gap in the record. A file that
+    cannot be read raises :class:`~ml4l.errors.InputError` naming it.
+    """
+    counts = JoinCounts()
+    hours = _store_hours(lake, month)
+    path = find_modis(lake, day)
+    if path is None:
+        if pd.Timestamp(day).strftime("%Y-%m") == month and pd.Timestamp(day) in set(hours.normalize()):
+            counts.files_missing, counts.missing_days = 1, [day]
+        return counts
+    counts.files_read = 1
+    image = read_modis(path, lake.local(path))
+    lat, lon, lst, view = image.observed()
+    offset = np.floor(utc_hours(pd.Timestamp(day), lon, view) + 0.5).astype(np.int64)
+    time = pd.Timestamp(day) + pd.to_timedelta(offset, unit="h")
+    in_month = np.asarray(time.strftime("%Y-%m") == month) if offset.size else np.zeros(0, dtype=bool)
+    lat, lon, lst, offset = lat[in_month], lon[in_month], lst[in_month], offset[in_month]
+    counts.observed = int(lat.size)
+
+    hour_index = _hour_index(pd.Timestamp(day), offset, hours)
+    keep = hour_index >= 0
+    counts.no_era = int((~keep).sum())
+    if config.lat_limit is not None:
+        within = np.abs(lat) < config.lat_limit
+        counts.beyond_lat = int((keep & ~within).sum())
+        keep &= within
+    features = FeatureReader(lake)
+    cell, distance = nearest(features.grid, lat[keep], lon[keep], config.engine)  # type: ignore[arg-type]
+    close = distance <= config.threshold_km
+    counts.beyond_threshold = int((~close).sum())
+    counts.matched = int(close.sum())
+
+    moments = reduce_pixels(hour_index[keep][close], cell[close], lst[keep][close], distance[close], features.grid.size)
+    store_hour = moments.pop("hour").to_numpy()
+    for name, values in features.at(store_hour, moments["cell"].to_numpy()).items():
+        moments[name] = values
+    moments.insert(0, "time", features.times[store_hour])
+    target = f"{staging}/{day}.parquet"
+    lake.fs.makedirs(staging, exist_ok=True)
+    with lake.fs.open(target, "wb") as out:
+        moments.to_parquet(out, index=False)
+    return counts
+
+
+def _hour_index(day: pd.Timestamp, offset: IntArray, hours: pd.DatetimeIndex) -> IntArray:
+    """Position in ``hours`` of ``day + offset`` hours, -1 where the store has no such hour."""
+    wanted = (day + pd.to_timedelta(offset, unit="h")).values
+    position = np.searchsorted(hours.values, wanted)
+    found = position < hours.size
+    found[found] = hours.values[position[found]] == wanted[found]
+    return np.where(found, position, -1)
+
+
+# ---- stage 2: the month ----
+
+
+def month_path(lake: Lake, month: Month) -> str:
+    """Directory of a joined month: ``joined/year=YYYY/month=MM``."""
+    year, mm = month.split("-")
+    return lake.path("joined", f"year={year}", f"month={mm}")
+
+
+def staging_path(lake: Lake, month: Month, run: str | None = None) -> str:
+    """A fresh hidden directory for a month's staged parts."""
+    return lake.path("joined", "_staging", f"{month}-{run or uuid.uuid4().hex[:12]}")
+
+
+def _merge_moments(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    frame = pd.concat(parts, ignore_index=True).sort_values(["time", "cell"], kind="stable", ignore_index=True)
+    time = frame["time"].to_numpy().astype("datetime64[ns]").view(np.int64)
+    cell = frame["cell"].to_numpy()
+    new_key = (time[1:] != time[:-1]) | (cell[1:] != cell[:-1])
+    starts = np.flatnonzero(np.r_[True, new_key]) if len(frame) else np.zeros(0, dtype=np.int64)
+    merged = frame.iloc[starts].reset_index(drop=True)
+    for name in _MOMENTS:
+        merged[name] = np.add.reduceat(frame[name].to_numpy(), starts) if len(frame) else frame[name].to_numpy()
+    return merged
+
+
+def finalize_month(lake: Lake, month: Month, staging: str, counts: JoinCounts) -> MonthSummary:
+    """Merge the staged parts into ``joined/year=YYYY/month=MM/part-0.parquet`` and swap it into place.
+
+    Re-running replaces the month whole; the staging directory is removed.
+    """
+    g = FeatureReader(lake).grid
+    hours = _store_hours(lake, month)
+    fs = lake.fs
+    parts = [pd.read_parquet(fs.open(p, "rb")) for p in sorted(fs.glob(f"{staging}/*.parquet"))]
+    moments = _merge_moments(parts) if parts else pd.DataFrame(columns=["time", "cell", *_MOMENTS, *FEATURE_COLUMNS])
+    n = moments["lst_count"].to_numpy(dtype=np.float64)
+    mean = moments["lst_sum"].to_numpy(dtype=np.float64) / np.maximum(n, 1)
+    variance = np.maximum(moments["lst_sumsq"].to_numpy(dtype=np.float64) / np.maximum(n, 1) - mean**2, 0.0)
+    cell = moments["cell"].to_numpy(dtype=np.int64)
+    table = pd.DataFrame(
+        {
+            "time": pd.DatetimeIndex(moments["time"]).as_unit("ns"),
+            "cell": cell.astype(np.int32),
+            "latitude": g.lat[cell],
+            "longitude": g.lon[cell],
+            "lst": mean.astype(np.float32),
+            "lst_count": n.astype(np.int32),
+            "lst_std": np.sqrt(variance).astype(np.float32),
+            "distance_km": (moments["distance_sum"].to_numpy(dtype=np.float64) / np.maximum(n, 1)).astype(np.float32),
+            **{name: moments[name].to_numpy(dtype=np.float32) for name in FEATURE_COLUMNS},
+        }
+    )
+    arrow = pa.Table.from_pandas(table, schema=joined_schema(), preserve_index=False)
+    target = month_path(lake, month)
+    parent, name = target.rsplit("/", 1)
+    hidden = f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
+    fs.makedirs(hidden, exist_ok=True)
+    summary = MonthSummary(
+        month=month,
+        path=target,
+        rows=len(table),
+        hours_with_data=int(table["time"].nunique()),
+        empty_hours=int(len(hours) - table["time"].nunique()),
+        mean_distance_km=float(np.average(table["distance_km"], weights=table["lst_count"])) if len(table) else float("nan"),
+        counts=counts,
+    )
+    try:
+        with fs.open(f"{hidden}/part-0.parquet", "wb") as out:
+            pq.write_table(arrow, out)
+        with fs.open(f"{hidden}/_summary.json", "w") as out:
+            json.dump(summary.to_dict(), out, indent=2)
+        _swap_in(lake, hidden, target)
+    finally:
+        if fs.exists(hidden):
+            fs.rm(hidden, recursive=True)
+    if fs.exists(staging):
+        fs.rm(staging, recursive=True)
+    return summary
+
+
+def _swap_in(lake: Lake, ready: str, target: str) -> None:
+    """Replace ``target`` by ``ready``; the old month stays whole until the new one is in place."""
+    fs = lake.fs
+    retired = None
+    if fs.exists(target):
+        parent, name = target.rsplit("/", 1)
+        retired = f"{parent}/.{name}.old-{uuid.uuid4().hex[:8]}"
+        fs.mv(target, retired, recursive=True)
+    fs.mv(ready, target, recursive=True)
+    if retired is not None:
+        fs.rm(retired, recursive=True)
+
+
+def join_month(lake: Lake, month: Month, config: JoinConfig = JoinConfig()) -> MonthSummary:
+    """Join a whole month in this process: :func:`join_day` for each day, then :func:`finalize_month`."""
+    staging = staging_path(lake, month)
+    counts = JoinCounts()
+    try:
+        for day in month_days(lake, month):
+            counts.add(join_day(lake, day, month, staging, config))
+        return finalize_month(lake, month, staging, counts)
+    finally:
+        if lake.fs.exists(staging):
+            lake.fs.rm(staging, recursive=True)
+
+
+def read_joined(lake: Lake, month: Month) -> pd.DataFrame:
+    """A joined month as a DataFrame."""
+    with lake.fs.open(f"{month_path(lake, month)}/part-0.parquet", "rb") as source:
+        return pd.read_parquet(source)

@@ -9,7 +9,7 @@ from prefect.futures import PrefectFuture, wait
 
 from blocks.lake import resolve_lake
 from flows.common import months_of, settle
-from ml4l.join import staging_path
+from ml4l.join import discard_staging, staging_path
 from tasks.join import finalize_month, join_day, month_days
 
 
@@ -25,13 +25,21 @@ def join_flow(
     listed = {month: month_days.submit(lake.root, month) for month in months_of(recipe, months)}
     wait(list(listed.values()))
     finals: dict[str, PrefectFuture] = {}
+    staged: dict[str, tuple[str, list[PrefectFuture]]] = {}
     for month, days in listed.items():
         if not days.state.is_completed():  # e.g. ERA not ingested: reported by settle, other months go on
             finals[month] = days
             continue
         staging = staging_path(lake, month)
-        parts = [join_day.submit(lake.root, recipe, day, month, staging) for day in days.result()]
-        finals[month] = finalize_month.submit(lake.root, month, staging, parts)
+        staged[month] = (staging, [join_day.submit(lake.root, recipe, day, month, staging) for day in days.result()])
+    for month, (staging, parts) in staged.items():
+        wait(parts)
+        failed = [part for part in parts if not part.state.is_completed()]
+        if failed:  # report the day's own error; the month's previous output stays as it was
+            finals[month] = failed[0]
+            discard_staging(lake, staging)
+        else:
+            finals[month] = finalize_month.submit(lake.root, month, staging, parts)
     settle(finals)
     summaries = {month: future.result() for month, future in finals.items()}
     for month, summary in summaries.items():

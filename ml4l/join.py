@@ -226,14 +226,14 @@ def join_day(lake: Lake, day: str, month: Month, staging: str, config: JoinConfi
     lat, lon, lst, offset = lat[in_month], lon[in_month], lst[in_month], offset[in_month]
     counts.observed = int(lat.size)
 
-    hour_index = _hour_index(pd.Timestamp(day), offset, hours)
+    features = FeatureReader(lake)
+    hour_index = _hour_index(pd.Timestamp(day), offset, features.times)
     keep = hour_index >= 0
     counts.no_era = int((~keep).sum())
     if config.lat_limit is not None:
         within = np.abs(lat) < config.lat_limit
         counts.beyond_lat = int((keep & ~within).sum())
         keep &= within
-    features = FeatureReader(lake)
     cell, distance = nearest(features.grid, lat[keep], lon[keep], config.engine)  # type: ignore[arg-type]
     close = distance <= config.threshold_km
     counts.beyond_threshold = int((~close).sum())
@@ -272,6 +272,12 @@ def month_path(lake: Lake, month: Month) -> str:
 def staging_path(lake: Lake, month: Month, run: str | None = None) -> str:
     """A fresh hidden directory for a month's staged parts."""
     return lake.path("joined", "_staging", f"{month}-{run or uuid.uuid4().hex[:12]}")
+
+
+def discard_staging(lake: Lake, staging: str) -> None:
+    """Remove a month's staged parts (after a failed day)."""
+    if lake.fs.exists(staging):
+        lake.fs.rm(staging, recursive=True)
 
 
 def _merge_moments(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -336,8 +342,7 @@ def finalize_month(lake: Lake, month: Month, staging: str, counts: JoinCounts) -
     finally:
         if fs.exists(hidden):
             fs.rm(hidden, recursive=True)
-    if fs.exists(staging):
-        fs.rm(staging, recursive=True)
+    discard_staging(lake, staging)
     return summary
 
 
@@ -363,8 +368,7 @@ def join_month(lake: Lake, month: Month, config: JoinConfig = JoinConfig()) -> M
             counts.add(join_day(lake, day, month, staging, config))
         return finalize_month(lake, month, staging, counts)
     finally:
-        if lake.fs.exists(staging):
-            lake.fs.rm(staging, recursive=True)
+        discard_staging(lake, staging)
 
 
 def read_joined(lake: Lake, month: Month) -> pd.DataFrame:

@@ -19,6 +19,8 @@ TINY = {
     "grid": "N32",
     "period": {"start": "2019-01", "end": "2019-02", "days": 1},
     "sample": {"modis_resolution": 2.0, "seed": 7, "modis_formats": ["tif", "nc"], "bits_per_value": 16},
+    # N32 points are ~300 km apart: a threshold below the largest nearest distance, so some pixels are dropped
+    "join": {"threshold_km": 150.0, "lat_limit": 70.0},
 }
 
 requires_gpu = pytest.mark.skipif(importlib.util.find_spec("cupy") is None, reason="needs CuPy and a CUDA device")

@@ -76,6 +76,26 @@ def test_bad_input_is_not_retried_but_other_errors_are(prefect_server, raw_lake:
     assert calls["n"] == 2, "bad input was tried once, not retried"
 
 
+def test_join_flow_writes_each_month_and_isolates_a_bad_one(prefect_server, ingested_lake: Lake, tiny_recipe_path: Path) -> None:
+    from flows.join import join_flow
+    from ml4l.join import month_path, read_joined
+
+    summaries = join_flow(recipe=str(tiny_recipe_path), lake_root=ingested_lake.root)
+    assert sorted(summaries) == ["2019-01", "2019-02"]
+    for month, summary in summaries.items():
+        assert summary["rows"] == len(read_joined(ingested_lake, month)) > 0
+        assert summary["counts"]["matched"] == int(read_joined(ingested_lake, month)["lst_count"].sum())
+
+    Path(ingested_lake.modis("2019-02-01", "tif")).write_bytes(b"garbage")
+    before = read_joined(ingested_lake, "2019-02")
+    state = join_flow(recipe=str(tiny_recipe_path), lake_root=ingested_lake.root, return_state=True)
+    assert state.is_failed()
+    assert "2019-02" in state.message and "2019-02-01.tif: cannot read GeoTIFF" in state.message
+    assert read_joined(ingested_lake, "2019-02").equals(before), "the failed month keeps its previous output"
+    assert Path(month_path(ingested_lake, "2019-01"), "part-0.parquet").is_file()
+    assert not any(Path(ingested_lake.path("joined", "_staging")).iterdir()), "the failed month's staged parts are removed"
+
+
 def test_sample_flow_writes_the_seed_layout(prefect_server, tmp_path: Path, tiny_recipe_path: Path) -> None:
     from flows.sample import sample_flow
 
@@ -99,7 +119,7 @@ def test_months_are_checked() -> None:
 
 
 def test_cli_help_for_every_command() -> None:
-    for command in ([], ["sample"], ["ingest"], ["demo"]):
+    for command in ([], ["sample"], ["ingest"], ["join"], ["demo"]):
         result = subprocess.run([sys.executable, "-m", "flows.cli", *command, "--help"], capture_output=True, text=True, cwd=REPO)
         assert result.returncode == 0, result.stderr
         assert "usage: ml4l" in result.stdout

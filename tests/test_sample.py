@@ -8,18 +8,16 @@ import xarray as xr
 
 from ml4l.config import Recipe
 from ml4l.lake import Lake
+from ml4l.modis import read_modis
 from ml4l.sample import ModisGrid, hours_since_epoch
 from ml4l.synthetic import SyntheticEarth
 
 
 def read_geotiff(path: str) -> tuple[np.ndarray, np.ndarray, rasterio.Affine]:
+    image = read_modis(path)
     with rasterio.open(path) as src:
-        raw = src.read().astype(np.float64)
-        assert src.crs.to_epsg() == 4326
         assert src.descriptions == ("LST_Day", "Day_view_time")
-        lst = np.where(raw[0] == src.nodata, np.nan, raw[0] * src.scales[0])
-        view = np.where(raw[1] == src.nodata, np.nan, raw[1] * src.scales[1])
-        return lst, view, src.transform
+        return image.lst, image.view_time, src.transform
 
 
 def test_modis_files_decode_to_the_same_observations(sample_lake: Lake, tiny_recipe: Recipe) -> None:

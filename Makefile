@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine with Python 3.11 and pip:
-#   make demo   creates .venv and runs the demo (sample inputs -> ERA ingest)
+#   make demo   creates .venv and runs the demo (sample inputs -> ERA ingest -> join)
 #   make test   creates .venv and runs the tests
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv demo test bench-ingest clean
+.PHONY: venv demo test bench-ingest bench-join clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,9 @@ test: venv
 
 bench-ingest: venv
 	$(BIN)/python benchmarks/bench_ingest.py
+
+bench-join: venv
+	$(BIN)/python benchmarks/bench_join.py
 
 clean:
 	rm -rf $(VENV) lake .prefect

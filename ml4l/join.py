@@ -135,26 +135,27 @@ def month_days(lake: Lake, month: Month) -> list[str]:
 def _reduce_by_hour_and_cell(
     hour: IntArray, cell: IntArray, lst: FloatArray, distance: FloatArray, n_cells: int
 ) -> tuple[IntArray, IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
-    """Moments per (hour, cell) of pixels sorted by hour, with one reusable slot table."""
+    """Moments per (hour, cell) of pixels sorted by hour.
+
+    ``slot`` maps a cell to its group in the current hour. It is never initialised
+    (a sparse set): an entry counts only if it points at a group of this hour that
+    holds that cell, so a large grid costs no more than the pages it touches.
+    """
     n = hour.size
-    slot = np.full(n_cells, -1, dtype=np.int64)
+    slot = np.empty(n_cells, dtype=np.int64)
     out_hour = np.empty(n, dtype=np.int64)
     out_cell = np.empty(n, dtype=np.int64)
     count = np.zeros(n, dtype=np.int64)
     total = np.zeros(n, dtype=np.float64)
     total_sq = np.zeros(n, dtype=np.float64)
     distance_sum = np.zeros(n, dtype=np.float64)
-    groups, segment_start = 0, 0
-    for p in range(n + 1):
-        if p == n or hour[p] != hour[segment_start]:
-            for g in range(segment_start, groups):  # the hour is over: free its slots
-                slot[out_cell[g]] = -1
-            segment_start = groups
-            if p == n:
-                break
+    groups, hour_start = 0, 0
+    for p in range(n):
+        if p > 0 and hour[p] != hour[p - 1]:
+            hour_start = groups
         c = cell[p]
         s = slot[c]
-        if s < 0:
+        if not (hour_start <= s < groups and out_cell[s] == c):
             s = groups
             slot[c] = s
             out_hour[s], out_cell[s] = hour[p], c

@@ -53,6 +53,27 @@ def _print_join_summary(summaries: dict[str, dict[str, Any]]) -> None:
     print("  (pixels: observed in the month's hours; km: mean pixel-to-cell distance of the matched)")
 
 
+def _run_quarantine(args: argparse.Namespace) -> Any:
+    from blocks.lake import resolve_lake
+    from ml4l.quality import docs_index, quarantined
+
+    lake = resolve_lake(args.lake_root, args.lake_block)
+    records = quarantined(lake)
+    if not records:
+        print(f"nothing is quarantined in {lake.root}")
+    for record in records:
+        print(f"{record['dataset']:<13} {record['key']:<11} since {record['since']}")
+        print(f"  {record['reason']}")
+        for failed in record["failed"]:
+            share = "" if failed["unexpected_percent"] is None else f", {failed['unexpected_percent']:.3g}% unexpected"
+            print(f"  - {failed['name']} ({failed['type']}{share})")
+        if record.get("docs"):
+            print(f"  report: {record['docs']}")
+    if records:
+        print(f"Data Docs: {docs_index(lake)}. Fix the input and re-run the month to clear its quarantine.")
+    return records
+
+
 def _run_demo(args: argparse.Namespace) -> Any:
     from flows.demo import demo_flow
 
@@ -64,6 +85,10 @@ def _run_demo(args: argparse.Namespace) -> Any:
     paths = [s["path"] for s in result["joined"].values()]
     if paths:
         print(f"Joined months (open with pandas.read_parquet): {paths[0].rsplit('/', 2)[0]}")
+    from ml4l.lake import Lake
+    from ml4l.quality import docs_index
+
+    print(f"Data-quality reports (Data Docs): {docs_index(Lake(result['lake']))}")
     return result
 
 
@@ -71,6 +96,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], Any], bool]] = {
     "sample": ("write sample ERA GRIB and MODIS inputs for a recipe", _run_sample, True),
     "ingest": ("ingest ERA GRIB into the Zarr stores, month by month", _run_ingest, True),
     "join": ("join MODIS pixels to their nearest ERA cell, month by month, into Parquet", _run_join, True),
+    "quarantine": ("list quarantined months and days, and the expectations they failed", _run_quarantine, False),
     "demo": ("sample inputs, ingest them, then join them, on the embedded defaults", _run_demo, False),
 }
 

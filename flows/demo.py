@@ -13,7 +13,7 @@ from flows.sample import sample_flow
 
 @flow(name="ml4l-demo", log_prints=True)
 def demo_flow(recipe: str = "demo", lake_root: str | None = None, lake_block: str | None = None) -> dict[str, Any]:
-    """Write the sample inputs, ingest them and join them; returns the store paths and join summaries."""
+    """Write the sample inputs, ingest them and join them; returns the lake root, store paths and join summaries."""
     root = sample_flow(recipe=recipe, lake_root=lake_root, lake_block=lake_block)
     stores = ingest_flow(recipe=recipe, lake_root=root)
-    return {"stores": stores, "joined": join_flow(recipe=recipe, lake_root=root)}
+    return {"lake": root, "stores": stores, "joined": join_flow(recipe=recipe, lake_root=root)}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from prefect import flow
+from prefect.futures import PrefectFuture, wait
 
 from blocks.lake import resolve_lake
 from flows.common import months_of, settle
 from tasks.era import create_store, ingest_constants, ingest_month
+from tasks.quality import validate_era_month
 
 
 @flow(name="ml4l-ingest", log_prints=True)
@@ -15,13 +17,19 @@ def ingest_flow(
 ) -> dict[str, str]:
     """Create the ERA store for the recipe's period if needed, ingest the constants and every month.
 
-    A month that fails does not stop the others; the flow fails at the end, naming it.
+    Each month's GRIB is validated first (suite ``expectations/era_month.yaml``); a month
+    that fails is quarantined and not ingested. A month that fails does not stop the
+    others; the flow fails at the end, naming it.
     """
     lake = resolve_lake(lake_root, lake_block)
     store = create_store(lake.root, recipe)
-    futures = {"constants": ingest_constants.submit(lake.root)}
-    for month in months_of(recipe, months):
-        futures[month] = ingest_month.submit(lake.root, month, store)
+    constants = ingest_constants.submit(lake.root)
+    # the ERA suite counts NaN over land, so the land mask goes in first
+    checks = {m: validate_era_month.submit(lake.root, recipe, m, wait_for=[constants]) for m in months_of(recipe, months)}
+    wait(list(checks.values()))
+    futures: dict[str, PrefectFuture] = {"constants": constants}
+    for month, check in checks.items():  # a quarantined month is not ingested; settle reports why
+        futures[month] = ingest_month.submit(lake.root, month, store) if check.state.is_completed() else check
     settle(futures)
     stores = {"timevar": lake.era_timevar, "constants": lake.era_constants}
     for name, path in stores.items():

@@ -239,7 +239,10 @@ def decode(path: PathLike, messages: Iterable[Message], workers: int | None = No
                 return
             handle = eccodes.codes_new_from_message(bytes(body))
             try:
-                out[index] = eccodes.codes_get_values(handle)
+                values = eccodes.codes_get_values(handle)
+                if eccodes.codes_get(handle, "bitmapPresent"):  # points the bitmap leaves out are missing
+                    values[values == eccodes.codes_get(handle, "missingValue")] = np.nan
+                out[index] = values
             finally:
                 eccodes.codes_release(handle)
 

@@ -8,7 +8,7 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
-from ml4l import join
+from ml4l import join, quality
 from ml4l.config import load_recipe
 from ml4l.lake import Lake
 from ml4l.types import Month
@@ -17,8 +17,10 @@ from tasks.retry import IO_TASK_OPTIONS
 
 @task(name="join-month-days", tags=["join"], task_run_name="join-days-{month}", **IO_TASK_OPTIONS)
 def month_days(lake_root: str, month: Month) -> list[str]:
-    """The MODIS days that can fill the month's ERA hours."""
-    return join.month_days(Lake(lake_root), month)
+    """The MODIS days that can fill the month's ERA hours; refuses a quarantined ERA month."""
+    lake = Lake(lake_root)
+    quality.refuse_quarantined(lake, "era_month", month)
+    return join.month_days(lake, month)
 
 
 @task(name="join-modis-day", tags=["join", "io"], task_run_name="join-{day}-for-{month}", **IO_TASK_OPTIONS)

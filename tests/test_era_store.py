@@ -16,6 +16,7 @@ from ml4l.grib import write_fields
 from ml4l.grids import grid
 from ml4l.lake import Lake
 from ml4l.variables import CONSTANT, GROUPS, TIME_VARIABLE
+from corpus import append_first_message, rewrite
 
 
 def store_digest(lake: Lake) -> str:
@@ -94,19 +95,6 @@ def test_month_outside_the_period_is_refused(ingested_lake: Lake) -> None:
         ingest_month(ingested_lake, "2020-01")
 
 
-def rewrite(path: str, keep) -> None:
-    """Rewrite a GRIB file keeping the messages for which ``keep(index, handle)`` holds."""
-    kept = []
-    with open(path, "rb") as stream:
-        index = 0
-        while (handle := eccodes.codes_grib_new_from_file(stream)) is not None:
-            if keep(index, handle):
-                kept.append(eccodes.codes_get_message(handle))
-            eccodes.codes_release(handle)
-            index += 1
-    Path(path).write_bytes(b"".join(kept))
-
-
 def corrupt_truncated(lake: Lake) -> str:
     path = lake.era_sfc("2019-01")
     data = Path(path).read_bytes()
@@ -133,13 +121,7 @@ def corrupt_missing_hours(lake: Lake) -> str:
 
 
 def corrupt_duplicate_hour(lake: Lake) -> str:
-    path = lake.era_sfc("2019-01")
-    data = Path(path).read_bytes()
-    with open(path, "rb") as stream:
-        handle = eccodes.codes_grib_new_from_file(stream)
-        first = eccodes.codes_get_message(handle)
-        eccodes.codes_release(handle)
-    Path(path).write_bytes(data + first)
+    append_first_message(lake.era_sfc("2019-01"))
     return r"sfc_unstructured_2019_01\.grib: duplicate field sp at 2019-01-01T00:00"
 
 

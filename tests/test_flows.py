@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,56 @@ def test_join_flow_writes_each_month_and_isolates_a_bad_one(prefect_server, inge
     assert not any(Path(ingested_lake.path("joined", "_staging")).iterdir()), "the failed month's staged parts are removed"
 
 
+def test_a_corrupted_month_is_quarantined_and_the_others_are_unaffected(
+    prefect_server, raw_lake: Lake, sample_lake: Lake, tmp_path: Path, tiny_recipe_path: Path
+) -> None:
+    import asyncio
+
+    from corpus import change_values
+    from flows.ingest import ingest_flow
+    from flows.join import join_flow
+    from ml4l import quality
+    from ml4l.join import read_joined
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    recipe = str(tiny_recipe_path)
+    change_values(raw_lake.era_sfc("2019-02"), "2t", lambda v: v - 273.15)  # Celsius where Kelvin is expected
+    state = ingest_flow(recipe=recipe, lake_root=raw_lake.root, return_state=True)
+    assert state.is_failed() and "era_month 2019-02" in state.message and "t2m_minimum_in_range" in state.message
+    assert complete_months(raw_lake) == ["2019-01"]
+    state = join_flow(recipe=recipe, lake_root=raw_lake.root, return_state=True)
+    assert state.is_failed() and "2019-02" in state.message and "quarantined" in state.message
+
+    records = quality.quarantined(raw_lake)
+    assert [(r["dataset"], r["key"]) for r in records] == [("era_month", "2019-02")]
+    assert {"t2m_minimum_in_range", "t2m_maximum_in_range"} <= {f["name"] for f in records[0]["failed"]}
+    assert Path(records[0]["docs"].removeprefix("file://")).is_file()
+    index = quality.docs_index(raw_lake).read_text()
+    assert "era_month" in index and "modis_day" in index and "joined_month" in index
+
+    async def artifacts(prefix: str) -> list:
+        async with get_client() as client:
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_=prefix)))
+
+    table = asyncio.run(artifacts("dq-era-month-2019-02"))
+    assert any("t2m_minimum_in_range" in str(a.data) for a in table)
+    assert any(a.type == "markdown" or "Data Docs" in str(a.data) for a in asyncio.run(artifacts("dq-era-month-2019-02-docs")))
+
+    clean = Lake(str(tmp_path / "clean"))
+    shutil.copytree(sample_lake.path("raw"), Path(clean.root) / "raw")
+    ingest_flow(recipe=recipe, lake_root=clean.root)
+    join_flow(recipe=recipe, lake_root=clean.root)
+    assert read_joined(raw_lake, "2019-01").equals(read_joined(clean, "2019-01")), "January is as in a clean run"
+    assert (xr.open_zarr(raw_lake.era_timevar).isel(time=slice(0, 24)).t2m.values == xr.open_zarr(clean.era_timevar).isel(time=slice(0, 24)).t2m.values).all()
+
+    shutil.copy(sample_lake.era_sfc("2019-02"), raw_lake.era_sfc("2019-02"))  # the input is fixed: re-running clears it
+    ingest_flow(recipe=recipe, months=["2019-02"], lake_root=raw_lake.root)
+    join_flow(recipe=recipe, months=["2019-02"], lake_root=raw_lake.root)
+    assert quality.quarantined(raw_lake) == []
+    assert read_joined(raw_lake, "2019-02").equals(read_joined(clean, "2019-02"))
+
+
 def test_sample_flow_writes_the_seed_layout(prefect_server, tmp_path: Path, tiny_recipe_path: Path) -> None:
     from flows.sample import sample_flow
 
@@ -111,6 +162,19 @@ def test_sample_flow_writes_the_seed_layout(prefect_server, tmp_path: Path, tiny
         eccodes.codes_release(handle)
 
 
+def test_quarantine_command_lists_months_and_reasons(raw_lake: Lake, capsys) -> None:
+    from flows.cli import main
+    from ml4l import quality
+
+    assert main(["quarantine", "--lake", raw_lake.root]) == 0
+    assert "nothing is quarantined" in capsys.readouterr().out
+    failed = [quality.FailedExpectation("t2m_minimum_in_range", "expect_column_values_to_be_between", "min", 100.0, None)]
+    quality.quarantine(raw_lake, "era_month", "2019-02", "era_month 2019-02: 1 of 36 expectations failed: t2m_minimum_in_range", failed)
+    assert main(["quarantine", "--lake", raw_lake.root]) == 0
+    out = capsys.readouterr().out
+    assert "era_month     2019-02" in out and "- t2m_minimum_in_range (expect_column_values_to_be_between, 100% unexpected)" in out
+
+
 def test_months_are_checked() -> None:
     from flows.common import months_of
 
@@ -119,7 +183,7 @@ def test_months_are_checked() -> None:
 
 
 def test_cli_help_for_every_command() -> None:
-    for command in ([], ["sample"], ["ingest"], ["join"], ["demo"]):
+    for command in ([], ["sample"], ["ingest"], ["join"], ["quarantine"], ["demo"]):
         result = subprocess.run([sys.executable, "-m", "flows.cli", *command, "--help"], capture_output=True, text=True, cwd=REPO)
         assert result.returncode == 0, result.stderr
         assert "usage: ml4l" in result.stdout

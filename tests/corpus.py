@@ -1,0 +1,53 @@
+"""Helpers that corrupt sample inputs the way real ones go wrong; shared by the ingest and quality tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import eccodes
+import numpy as np
+
+
+def rewrite(path: str, keep: Callable[[int, int], bool]) -> None:
+    """Rewrite a GRIB file keeping the messages for which ``keep(index, handle)`` holds."""
+    kept = []
+    with open(path, "rb") as stream:
+        index = 0
+        while (handle := eccodes.codes_grib_new_from_file(stream)) is not None:
+            if keep(index, handle):
+                kept.append(eccodes.codes_get_message(handle))
+            eccodes.codes_release(handle)
+            index += 1
+    Path(path).write_bytes(b"".join(kept))
+
+
+def change_values(path: str, short_name: str, change: Callable[[np.ndarray], np.ndarray], first_only: bool = False) -> None:
+    """Rewrite a GRIB file with ``change`` applied to the values of every ``short_name`` field.
+
+    NaN values are written as missing points of a bitmap, as ERA5 does for undefined points.
+    """
+    out = []
+    done = False
+    with open(path, "rb") as stream:
+        while (handle := eccodes.codes_grib_new_from_file(stream)) is not None:
+            if eccodes.codes_get(handle, "shortName") == short_name and not (first_only and done):
+                values = change(eccodes.codes_get_values(handle))
+                if np.isnan(values).any():
+                    eccodes.codes_set(handle, "bitmapPresent", 1)
+                    values = np.where(np.isnan(values), eccodes.codes_get(handle, "missingValue"), values)
+                eccodes.codes_set_values(handle, values)
+                done = True
+            out.append(eccodes.codes_get_message(handle))
+            eccodes.codes_release(handle)
+    Path(path).write_bytes(b"".join(out))
+
+
+def append_first_message(path: str) -> None:
+    """Duplicate the file's first field (the same variable and hour twice)."""
+    with open(path, "rb") as stream:
+        handle = eccodes.codes_grib_new_from_file(stream)
+        first = eccodes.codes_get_message(handle)
+        eccodes.codes_release(handle)
+    with open(path, "ab") as out:
+        out.write(first)

@@ -33,7 +33,7 @@ from ml4l.types import Month
 from ml4l.variables import BY_PARAM_ID, GROUPS, TIME_VARIABLE
 
 SUITES_DIR = Path(__file__).resolve().parents[1] / "expectations"
-DATASETS = ("era_month", "modis_day", "joined_month")
+DATASETS = ("era_month", "modis_day", "joined_month", "ml_ready")
 _DATASOURCE = "ml4l"
 
 

@@ -1,0 +1,215 @@
+"""ML-ready sets from joined months: time-range splits, optional held-out spatial blocks, deltas, normalisation.
+
+The "greedy" form of seed 000: one Parquet per split under ``ml/<name>/``, with the
+features normalised by statistics fitted on the training split only, and those
+statistics, the feature list and the split definition in ``ml/<name>/normalisation.json``.
+
+Rows keep ``time``, ``cell``, ``latitude``, ``longitude``, the target ``lst`` (K) and
+``skt_raw`` (ERA skin temperature in K, the baseline) next to the normalised features.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml4l.config import check_month
+from ml4l.join import FEATURE_COLUMNS, read_joined
+from ml4l.lake import Lake
+from ml4l.quality import refuse_quarantined
+from ml4l.types import Month
+from ml4l.variables import CONSTANT, LAKE_COVER
+
+SPLITS = ("train", "validation", "test")
+KEY_COLUMNS = ("time", "cell", "latitude", "longitude")
+TARGET = "lst"
+BASELINE = "skt_raw"
+DELTA_COLUMNS: tuple[str, ...] = (*(f"{v.name}_delta" for v in CONSTANT), f"{LAKE_COVER.name}_delta")
+"""V20 minus V15 for every constant, and the month's lake cover minus V20's."""
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Which months go to which split, and whether test cells are held out in space.
+
+    Attributes
+    ----------
+    train, validation, test : tuple of (first month, last month)
+        Inclusive ``YYYY-MM`` ranges; they must not overlap.
+    heldout_block_fraction : float
+        Share of 10-degree lat-lon blocks kept out of train and validation and used
+        alone for test (0: no spatial hold-out).
+    seed : int
+        Chooses the held-out blocks.
+    """
+
+    train: tuple[Month, Month]
+    validation: tuple[Month, Month]
+    test: tuple[Month, Month]
+    heldout_block_fraction: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        ranges = [self.train, self.validation, self.test]
+        for first, last in ranges:
+            if check_month(first) > check_month(last):
+                raise ValueError(f"split range {first}..{last} ends before it starts")
+        ordered = sorted(ranges)
+        for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
+            if start <= end:
+                raise ValueError(f"split ranges overlap: {ordered}")
+        if not 0.0 <= self.heldout_block_fraction < 1.0:
+            raise ValueError("heldout_block_fraction must be within [0, 1)")
+
+    def months(self, split: str, available: list[Month]) -> list[Month]:
+        """The available months of ``split``."""
+        first, last = getattr(self, split)
+        return [m for m in available if first <= m <= last]
+
+
+@dataclass
+class MLReady:
+    """What :func:`build_ml_ready` wrote."""
+
+    name: str
+    directory: str
+    rows: dict[str, int]
+    months: dict[str, list[Month]]
+    features: list[str]
+    dropped_constant: list[str]
+    mean: dict[str, float] = field(repr=False)
+    std: dict[str, float] = field(repr=False)
+    split: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def joined_months(lake: Lake) -> list[Month]:
+    """Months with a joined table."""
+    found = lake.fs.glob(lake.path("joined", "year=*", "month=*", "part-0.parquet"))
+    months = []
+    for path in found:
+        parts = path.split("/")
+        months.append(f"{parts[-3].removeprefix('year=')}-{parts[-2].removeprefix('month=')}")
+    return sorted(months)
+
+
+def with_deltas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the V20 - V15 deltas and the lake-cover delta."""
+    deltas = {f"{v.name}_delta": frame[f"{v.name}_v20"] - frame[f"{v.name}_v15"] for v in CONSTANT}
+    deltas[f"{LAKE_COVER.name}_delta"] = frame[LAKE_COVER.name] - frame["cl_v20"]
+    return frame.assign(**deltas)
+
+
+def heldout_blocks(latitude: np.ndarray, longitude: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Whether each point lies in a held-out 10-degree block (a fixed random share of the 648 blocks)."""
+    block = (np.floor((np.asarray(latitude) + 90.0) / 10.0).clip(0, 17) * 36 + np.floor((np.asarray(longitude) % 360.0) / 10.0)).astype(int)
+    chosen = np.random.default_rng(seed).random(18 * 36) < fraction
+    return chosen[block]
+
+
+def build_ml_ready(lake: Lake, config: SplitConfig, name: str = "default") -> MLReady:
+    """Build ``ml/<name>/{train,validation,test}.parquet`` and ``normalisation.json`` from joined months.
+
+    Raises
+    ------
+    QuarantinedError
+        If a month of any split is quarantined.
+    ValueError
+        If a split has no month or no row.
+    """
+    available = joined_months(lake)
+    frames: dict[str, pd.DataFrame] = {}
+    months: dict[str, list[Month]] = {}
+    for split in SPLITS:
+        months[split] = config.months(split, available)
+        if not months[split]:
+            raise ValueError(f"no joined month in the {split} range {getattr(config, split)} (joined: {available or 'none'})")
+        for month in months[split]:
+            refuse_quarantined(lake, "joined_month", month)
+        frame = with_deltas(pd.concat([read_joined(lake, m) for m in months[split]], ignore_index=True))
+        if config.heldout_block_fraction > 0:
+            held = heldout_blocks(frame["latitude"].to_numpy(), frame["longitude"].to_numpy(), config.heldout_block_fraction, config.seed)
+            frame = frame[held] if split == "test" else frame[~held]
+        if frame.empty:
+            raise ValueError(f"the {split} split has no rows")
+        frames[split] = frame.reset_index(drop=True)
+
+    candidates = [*FEATURE_COLUMNS, *DELTA_COLUMNS]
+    train = frames["train"][candidates].astype(np.float64)
+    std = train.std(ddof=0)
+    constant = sorted(std.index[~(std > 1e-12)])
+    features = [c for c in candidates if c not in constant]
+    mean = train[features].mean()
+    std = std[features]
+
+    directory = lake.path("ml", name)
+    staging = lake.path("ml", f".{name}.tmp-{uuid.uuid4().hex[:8]}")
+    lake.fs.makedirs(staging, exist_ok=True)
+    try:
+        for split, frame in frames.items():
+            normalised = ((frame[features].astype(np.float64) - mean) / std).astype(np.float32)
+            table = pd.concat([frame[list(KEY_COLUMNS)], frame[[TARGET]], frame["skt"].rename(BASELINE), normalised], axis=1)
+            with lake.fs.open(f"{staging}/{split}.parquet", "wb") as out:
+                table.to_parquet(out, index=False)
+        result = MLReady(
+            name=name,
+            directory=directory,
+            rows={s: len(f) for s, f in frames.items()},
+            months=months,
+            features=features,
+            dropped_constant=constant,
+            mean={k: float(v) for k, v in mean.items()},
+            std={k: float(v) for k, v in std.items()},
+            split=asdict(config),
+        )
+        with lake.fs.open(f"{staging}/normalisation.json", "w") as out:
+            json.dump(result.to_dict(), out, indent=2)
+        if lake.fs.exists(directory):
+            lake.fs.rm(directory, recursive=True)
+        lake.fs.mv(staging, directory, recursive=True)
+    finally:
+        if lake.fs.exists(staging):
+            lake.fs.rm(staging, recursive=True)
+    return result
+
+
+def read_split(lake: Lake, split: str, name: str = "default") -> pd.DataFrame:
+    """One split of an ML-ready set."""
+    with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
+        return pd.read_parquet(source)
+
+
+def read_normalisation(lake: Lake, name: str = "default") -> dict[str, Any]:
+    """The recorded features, normalisation statistics and split definition."""
+    with lake.fs.open(lake.path("ml", name, "normalisation.json")) as source:
+        return dict(json.load(source))
+
+
+def ml_ready_table(lake: Lake, name: str = "default") -> pd.DataFrame:
+    """Facts the ``ml_ready`` suite checks: one row per (split, column) of every split.
+
+    Columns: ``split, column, kind`` (``feature``, ``target``, ``baseline``), ``nan_count``,
+    ``mean``, ``std``, and ``overlapping_splits``: how many other splits' time ranges
+    intersect this split's.
+    """
+    splits = {s: read_split(lake, s, name) for s in SPLITS}
+    features = read_normalisation(lake, name)["features"]
+    spans = {s: (f["time"].min(), f["time"].max()) for s, f in splits.items()}
+    rows = []
+    for split, frame in splits.items():
+        first, last = spans[split]
+        overlapping = sum(1 for other, (a, b) in spans.items() if other != split and a <= last and first <= b)
+        for column in [TARGET, BASELINE, *features]:
+            values = frame[column].to_numpy(dtype=np.float64)
+            kind = "target" if column == TARGET else "baseline" if column == BASELINE else "feature"
+            rows.append({"split": split, "column": column, "kind": kind, "nan_count": int(np.isnan(values).sum()),
+                         "mean": float(np.nanmean(values)), "std": float(np.nanstd(values)), "overlapping_splits": overlapping})
+    return pd.DataFrame(rows)
+

@@ -53,6 +53,12 @@ def _print_join_summary(summaries: dict[str, dict[str, Any]]) -> None:
     print("  (pixels: observed in the month's hours; km: mean pixel-to-cell distance of the matched)")
 
 
+def _run_dataset(args: argparse.Namespace) -> Any:
+    from flows.dataset import dataset_flow
+
+    return dataset_flow(recipe=args.recipe, name=args.name, lake_root=args.lake_root, lake_block=args.lake_block)
+
+
 def _run_quarantine(args: argparse.Namespace) -> Any:
     from blocks.lake import resolve_lake
     from ml4l.quality import docs_index, quarantined
@@ -85,6 +91,8 @@ def _run_demo(args: argparse.Namespace) -> Any:
     paths = [s["path"] for s in result["joined"].values()]
     if paths:
         print(f"Joined months (open with pandas.read_parquet): {paths[0].rsplit('/', 2)[0]}")
+    ready = result["ml_ready"]
+    print(f"ML-ready set: {ready['directory']}  rows {ready['rows']}, {ready['features']} features")
     from ml4l.lake import Lake
     from ml4l.quality import docs_index
 
@@ -96,8 +104,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], Any], bool]] = {
     "sample": ("write sample ERA GRIB and MODIS inputs for a recipe", _run_sample, True),
     "ingest": ("ingest ERA GRIB into the Zarr stores, month by month", _run_ingest, True),
     "join": ("join MODIS pixels to their nearest ERA cell, month by month, into Parquet", _run_join, True),
+    "dataset": ("build and validate the recipe's ML-ready train/validation/test set", _run_dataset, False),
     "quarantine": ("list quarantined months and days, and the expectations they failed", _run_quarantine, False),
-    "demo": ("sample inputs, ingest them, then join them, on the embedded defaults", _run_demo, False),
+    "demo": ("sample inputs, ingest, join and build the ML-ready set, on the embedded defaults", _run_demo, False),
 }
 
 
@@ -108,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (help_text, _, takes_months) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
         _common(sub)
+        if name == "dataset":
+            sub.add_argument("--name", default="default", help="name of the set under ml/ [default]")
         if takes_months:
             _months(sub)
     return parser

@@ -105,6 +105,45 @@ class JoinConfig:
 
 
 @dataclass(frozen=True)
+class SplitConfig:
+    """Which months go to which split, and whether test cells are held out in space.
+
+    Attributes
+    ----------
+    train, validation, test : tuple of (first month, last month)
+        Inclusive ``YYYY-MM`` ranges; they must not overlap.
+    heldout_block_fraction : float
+        Share of 10-degree lat-lon blocks kept out of train and validation and used
+        alone for test (0: no spatial hold-out).
+    seed : int
+        Chooses the held-out blocks.
+    """
+
+    train: tuple[Month, Month]
+    validation: tuple[Month, Month]
+    test: tuple[Month, Month]
+    heldout_block_fraction: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        ranges = [self.train, self.validation, self.test]
+        for first, last in ranges:
+            if check_month(first) > check_month(last):
+                raise ValueError(f"split range {first}..{last} ends before it starts")
+        ordered = sorted(ranges)
+        for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
+            if start <= end:
+                raise ValueError(f"split ranges overlap: {ordered}")
+        if not 0.0 <= self.heldout_block_fraction < 1.0:
+            raise ValueError("heldout_block_fraction must be within [0, 1)")
+
+    def months(self, split: str, available: list[Month]) -> list[Month]:
+        """The available months of ``split``."""
+        first, last = getattr(self, split)
+        return [m for m in available if first <= m <= last]
+
+
+@dataclass(frozen=True)
 class Recipe:
     """Everything a lake is built from."""
 
@@ -113,6 +152,7 @@ class Recipe:
     period: Period
     sample: SampleConfig = field(default_factory=SampleConfig)
     join: JoinConfig = field(default_factory=JoinConfig)
+    split: SplitConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping, as written in YAML."""
@@ -132,7 +172,16 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
         period=Period(**data["period"]),
         sample=SampleConfig(**sample),
         join=JoinConfig(**(data.get("join") or {})),
+        split=_split_config(data.get("split")),
     )
+
+
+def _split_config(data: dict[str, Any] | None) -> SplitConfig | None:
+    if not data:
+        return None
+    ranges = {name: tuple(data[name]) for name in ("train", "validation", "test")}
+    extra = {k: v for k, v in data.items() if k not in ranges}
+    return SplitConfig(**ranges, **extra)  # type: ignore[arg-type]
 
 
 def load_recipe(name_or_path: str | PathLike = "demo") -> Recipe:

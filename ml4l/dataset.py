@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml4l.config import check_month
+from ml4l.config import SplitConfig
 from ml4l.join import FEATURE_COLUMNS, read_joined
 from ml4l.lake import Lake
 from ml4l.quality import refuse_quarantined
@@ -31,45 +31,6 @@ TARGET = "lst"
 BASELINE = "skt_raw"
 DELTA_COLUMNS: tuple[str, ...] = (*(f"{v.name}_delta" for v in CONSTANT), f"{LAKE_COVER.name}_delta")
 """V20 minus V15 for every constant, and the month's lake cover minus V20's."""
-
-
-@dataclass(frozen=True)
-class SplitConfig:
-    """Which months go to which split, and whether test cells are held out in space.
-
-    Attributes
-    ----------
-    train, validation, test : tuple of (first month, last month)
-        Inclusive ``YYYY-MM`` ranges; they must not overlap.
-    heldout_block_fraction : float
-        Share of 10-degree lat-lon blocks kept out of train and validation and used
-        alone for test (0: no spatial hold-out).
-    seed : int
-        Chooses the held-out blocks.
-    """
-
-    train: tuple[Month, Month]
-    validation: tuple[Month, Month]
-    test: tuple[Month, Month]
-    heldout_block_fraction: float = 0.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        ranges = [self.train, self.validation, self.test]
-        for first, last in ranges:
-            if check_month(first) > check_month(last):
-                raise ValueError(f"split range {first}..{last} ends before it starts")
-        ordered = sorted(ranges)
-        for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
-            if start <= end:
-                raise ValueError(f"split ranges overlap: {ordered}")
-        if not 0.0 <= self.heldout_block_fraction < 1.0:
-            raise ValueError("heldout_block_fraction must be within [0, 1)")
-
-    def months(self, split: str, available: list[Month]) -> list[Month]:
-        """The available months of ``split``."""
-        first, last = getattr(self, split)
-        return [m for m in available if first <= m <= last]
 
 
 @dataclass

@@ -37,7 +37,7 @@ def publish(outcome: quality.Validation) -> None:
         create_link_artifact(key=f"{key}-docs", link=outcome.docs, link_text=f"Data Docs: {outcome.dataset} {outcome.key}")
 
 
-def _gate(lake: Lake, dataset: str, key: str, build: Callable[[], tuple[pd.DataFrame, dict[str, Any]]]) -> dict[str, Any]:
+def gate(lake: Lake, dataset: str, key: str, build: Callable[[], tuple[pd.DataFrame, dict[str, Any]]]) -> dict[str, Any]:
     """Build the table and validate it; unreadable input is quarantined too. Raises when quarantined."""
     try:
         table, parameters = build()
@@ -62,7 +62,7 @@ def validate_era_month(lake_root: str, recipe: str, month: Month) -> dict[str, A
         hours = len(spec.period.hours_of(month))
         return quality.era_month_table(lake, month), quality.era_month_parameters(spec.grid, hours)
 
-    return _gate(lake, "era_month", month, build)
+    return gate(lake, "era_month", month, build)
 
 
 @task(name="validate-modis-day", tags=["quality", "modis"], task_run_name="validate-modis-{day}", **VALIDATION_TASK_OPTIONS)
@@ -78,7 +78,7 @@ def validate_modis_day(lake_root: str, recipe: str, day: str) -> dict[str, Any] 
         table = quality.modis_day_table(read_modis(path, lake.local(path)))
         return table, quality.modis_day_parameters(resolution)
 
-    return _gate(lake, "modis_day", day, build)
+    return gate(lake, "modis_day", day, build)
 
 
 @task(name="validate-joined-month", tags=["quality", "join"], task_run_name="validate-joined-{month}", **VALIDATION_TASK_OPTIONS)
@@ -86,7 +86,7 @@ def validate_joined_month(lake_root: str, recipe: str, month: Month) -> dict[str
     """Validate a joined month after it is written."""
     lake = Lake(lake_root)
     threshold = load_recipe(recipe).join.threshold_km
-    return _gate(lake, "joined_month", month, lambda: (read_joined(lake, month), quality.joined_month_parameters(threshold)))
+    return gate(lake, "joined_month", month, lambda: (read_joined(lake, month), quality.joined_month_parameters(threshold)))
 
 
 @task(name="refuse-quarantined", tags=["quality"], task_run_name="check-{dataset}-{key}", **VALIDATION_TASK_OPTIONS)

@@ -6,11 +6,13 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from ml4l.config import Recipe, load_recipe
 from ml4l.era_store import create_timevar_store, ingest_constants, ingest_month
+from ml4l.join import join_month, read_joined
 from ml4l.lake import Lake
 from ml4l.sample import generate
 
@@ -61,3 +63,16 @@ def ingested_lake(raw_lake: Lake, tiny_recipe: Recipe) -> Lake:
     for month in tiny_recipe.period.months:
         ingest_month(raw_lake, month)
     return raw_lake
+
+
+@pytest.fixture
+def joined_lake(ingested_lake: Lake, tiny_recipe: Recipe) -> Lake:
+    """The tiny lake joined, plus a December 2018 made of January shifted back 31 days (a third month)."""
+    for month in tiny_recipe.period.months:
+        join_month(ingested_lake, month, tiny_recipe.join)
+    december = read_joined(ingested_lake, "2019-01")
+    december["time"] = december["time"] - pd.Timedelta(days=31)
+    target = Path(ingested_lake.path("joined", "year=2018", "month=12"))
+    target.mkdir(parents=True)
+    december.to_parquet(target / "part-0.parquet", index=False)
+    return ingested_lake

@@ -23,19 +23,6 @@ from ml4l.join import join_month, read_joined
 from ml4l.lake import Lake
 
 
-@pytest.fixture
-def joined_lake(ingested_lake: Lake, tiny_recipe: Recipe) -> Lake:
-    """The tiny lake joined, plus a December 2018 made of January shifted back 31 days (a third month)."""
-    for month in tiny_recipe.period.months:
-        join_month(ingested_lake, month, tiny_recipe.join)
-    december = read_joined(ingested_lake, "2019-01")
-    december["time"] = december["time"] - pd.Timedelta(days=31)
-    target = Path(ingested_lake.path("joined", "year=2018", "month=12"))
-    target.mkdir(parents=True)
-    december.to_parquet(target / "part-0.parquet", index=False)
-    return ingested_lake
-
-
 def three_month_split(**kwargs: object) -> SplitConfig:
     return SplitConfig(train=("2019-01", "2019-01"), validation=("2018-12", "2018-12"), test=("2019-02", "2019-02"), **kwargs)  # type: ignore[arg-type]
 

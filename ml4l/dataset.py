@@ -11,7 +11,6 @@ Rows keep ``time``, ``cell``, ``latitude``, ``longitude``, the target ``lst`` (K
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -111,33 +110,26 @@ def build_ml_ready(lake: Lake, config: SplitConfig, name: str = "default") -> ML
     std = std[features]
 
     directory = lake.path("ml", name)
-    staging = lake.path("ml", f".{name}.tmp-{uuid.uuid4().hex[:8]}")
-    lake.fs.makedirs(staging, exist_ok=True)
-    try:
+    result = MLReady(
+        name=name,
+        directory=directory,
+        rows={s: len(f) for s, f in frames.items()},
+        months=months,
+        features=features,
+        dropped_constant=constant,
+        mean={k: float(v) for k, v in mean.items()},
+        std={k: float(v) for k, v in std.items()},
+        split=asdict(config),
+    )
+    with lake.replace_whole(directory) as staging:
+        lake.fs.makedirs(staging, exist_ok=True)
         for split, frame in frames.items():
             normalised = ((frame[features].astype(np.float64) - mean) / std).astype(np.float32)
             table = pd.concat([frame[list(KEY_COLUMNS)], frame[[TARGET]], frame["skt"].rename(BASELINE), normalised], axis=1)
             with lake.fs.open(f"{staging}/{split}.parquet", "wb") as out:
                 table.to_parquet(out, index=False)
-        result = MLReady(
-            name=name,
-            directory=directory,
-            rows={s: len(f) for s, f in frames.items()},
-            months=months,
-            features=features,
-            dropped_constant=constant,
-            mean={k: float(v) for k, v in mean.items()},
-            std={k: float(v) for k, v in std.items()},
-            split=asdict(config),
-        )
         with lake.fs.open(f"{staging}/normalisation.json", "w") as out:
             json.dump(result.to_dict(), out, indent=2)
-        if lake.fs.exists(directory):
-            lake.fs.rm(directory, recursive=True)
-        lake.fs.mv(staging, directory, recursive=True)
-    finally:
-        if lake.fs.exists(staging):
-            lake.fs.rm(staging, recursive=True)
     return result
 
 

@@ -10,7 +10,6 @@ never taken as complete, and re-running it overwrites the same region.
 from __future__ import annotations
 
 import json
-import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,7 +95,8 @@ class MonthReport:
     files: tuple[str, ...]
 
 
-def _store_period(path: str) -> tuple[Grid, pd.DatetimeIndex]:
+def store_period(path: str) -> tuple[Grid, pd.DatetimeIndex]:
+    """The grid and hours of the time-variable store at ``path``."""
     ds = xr.open_zarr(path, consolidated=True)
     return grid(str(ds.attrs["grid"])), pd.DatetimeIndex(ds["time"].values)
 
@@ -141,7 +141,7 @@ def ingest_month(lake: Lake, month: Month, workers: int | None = None, progress:
         Naming the file and the problem; the store is left untouched.
     """
     path = lake.era_timevar
-    store_grid, store_times = _store_period(path)
+    store_grid, store_times = store_period(path)
     files = {"sfc": lake.era_sfc(month), "skin": lake.era_skin(month)}
     hours = store_times[(store_times.strftime("%Y-%m") == month)]
     if hours.empty:
@@ -199,7 +199,8 @@ def _single_field(lake: Lake, path: str) -> tuple[Grid, np.ndarray]:
 
 def ingest_constants(lake: Lake) -> str:
     """Write climate V15 and V20 (``<name>_v15``, ``<name>_v20``), the monthly lake cover
-    ``clake(month, cell)`` and ``cl_saline(cell)`` to the constants store, replacing it whole."""
+    ``clake(month, cell)`` and ``cl_saline(cell)`` to the constants store, replacing it whole
+    (:meth:`~ml4l.lake.Lake.replace_whole`)."""
     data_vars: dict[str, tuple[tuple[str, ...], np.ndarray, dict[str, object]]] = {}
     grids: dict[str, Grid] = {}
     for version in (15, 20):
@@ -230,14 +231,6 @@ def ingest_constants(lake: Lake) -> str:
         coords={"month": np.arange(1, 13), **_cell_coords(reference)},
         attrs={"grid": reference.name, "ml4l_store_format": STORE_FORMAT, "Conventions": "CF-1.8"},
     )
-    target = lake.era_constants
-    staging = f"{target}.partial-{uuid.uuid4().hex[:8]}"
-    try:
+    with lake.replace_whole(lake.era_constants) as staging:
         ds.to_zarr(staging, mode="w-", zarr_format=3, consolidated=True)
-        if lake.fs.exists(target):
-            lake.fs.rm(target, recursive=True)
-        lake.fs.mv(staging, target, recursive=True)
-    finally:
-        if lake.fs.exists(staging):
-            lake.fs.rm(staging, recursive=True)
-    return target
+    return lake.era_constants

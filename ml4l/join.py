@@ -29,11 +29,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import xarray as xr
 import zarr
 
 from ml4l.config import JoinConfig
-from ml4l.era_store import complete_months
+from ml4l.era_store import complete_months, store_period
 from ml4l.errors import InputError
 from ml4l.grids import Grid, grid
 from ml4l.lake import Lake
@@ -116,7 +115,7 @@ class MonthSummary:
 def _store_hours(lake: Lake, month: Month) -> pd.DatetimeIndex:
     if month not in complete_months(lake):
         raise InputError(lake.era_month_marker(month), f"ERA month {month} is not ingested: run the ingest first")
-    times = pd.DatetimeIndex(xr.open_zarr(lake.era_timevar, consolidated=True)["time"].values)
+    _, times = store_period(lake.era_timevar)
     return times[times.strftime("%Y-%m") == month]
 
 
@@ -185,7 +184,7 @@ class FeatureReader:
 
     def __init__(self, lake: Lake) -> None:
         self.timevar = zarr.open_group(lake.era_timevar, mode="r")
-        self.times = pd.DatetimeIndex(xr.open_zarr(lake.era_timevar, consolidated=True)["time"].values)
+        _, self.times = store_period(lake.era_timevar)
         constants = zarr.open_group(lake.era_constants, mode="r")
         self.grid: Grid = grid(str(constants.attrs["grid"]))
         self.constants = {
@@ -298,7 +297,7 @@ def finalize_month(lake: Lake, month: Month, staging: str, counts: JoinCounts) -
 
     Re-running replaces the month whole; the staging directory is removed.
     """
-    g = FeatureReader(lake).grid
+    g, _ = store_period(lake.era_timevar)
     hours = _store_hours(lake, month)
     fs = lake.fs
     parts = [pd.read_parquet(fs.open(p, "rb")) for p in sorted(fs.glob(f"{staging}/*.parquet"))]
@@ -322,9 +321,6 @@ def finalize_month(lake: Lake, month: Month, staging: str, counts: JoinCounts) -
     )
     arrow = pa.Table.from_pandas(table, schema=joined_schema(), preserve_index=False)
     target = month_path(lake, month)
-    parent, name = target.rsplit("/", 1)
-    hidden = f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
-    fs.makedirs(hidden, exist_ok=True)
     summary = MonthSummary(
         month=month,
         path=target,
@@ -334,30 +330,14 @@ def finalize_month(lake: Lake, month: Month, staging: str, counts: JoinCounts) -
         mean_distance_km=float(np.average(table["distance_km"], weights=table["lst_count"])) if len(table) else float("nan"),
         counts=counts,
     )
-    try:
+    with lake.replace_whole(target) as hidden:
+        fs.makedirs(hidden, exist_ok=True)
         with fs.open(f"{hidden}/part-0.parquet", "wb") as out:
             pq.write_table(arrow, out)
         with fs.open(f"{hidden}/_summary.json", "w") as out:
             json.dump(summary.to_dict(), out, indent=2)
-        _swap_in(lake, hidden, target)
-    finally:
-        if fs.exists(hidden):
-            fs.rm(hidden, recursive=True)
     discard_staging(lake, staging)
     return summary
-
-
-def _swap_in(lake: Lake, ready: str, target: str) -> None:
-    """Replace ``target`` by ``ready``; the old month stays whole until the new one is in place."""
-    fs = lake.fs
-    retired = None
-    if fs.exists(target):
-        parent, name = target.rsplit("/", 1)
-        retired = f"{parent}/.{name}.old-{uuid.uuid4().hex[:8]}"
-        fs.mv(target, retired, recursive=True)
-    fs.mv(ready, target, recursive=True)
-    if retired is not None:
-        fs.rm(retired, recursive=True)
 
 
 def join_month(lake: Lake, month: Month, config: JoinConfig = JoinConfig()) -> MonthSummary:

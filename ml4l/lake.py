@@ -16,8 +16,11 @@ Layout (relative to the root)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import fsspec
@@ -109,3 +112,28 @@ class Lake:
         if self.is_local:
             return path
         return fsspec.open_local(f"simplecache::{path}")
+
+    @contextlib.contextmanager
+    def replace_whole(self, target: str) -> Iterator[str]:
+        """Yield a hidden staging path beside ``target``; on success swap it in for ``target``.
+
+        The old ``target`` is moved aside, the new one moved in, then the old one
+        removed, so ``target`` is never half-written. Readers skip the hidden names
+        (``.`` prefix). On failure ``target`` is untouched and the staging removed.
+        """
+        fs = self.fs
+        parent, name = target.rsplit("/", 1)
+        staging = f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
+        fs.makedirs(parent, exist_ok=True)
+        try:
+            yield staging
+            retired = None
+            if fs.exists(target):
+                retired = f"{parent}/.{name}.old-{uuid.uuid4().hex[:8]}"
+                fs.mv(target, retired, recursive=True)
+            fs.mv(staging, target, recursive=True)
+            if retired is not None:
+                fs.rm(retired, recursive=True)
+        finally:
+            if fs.exists(staging):
+                fs.rm(staging, recursive=True)

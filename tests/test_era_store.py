@@ -156,7 +156,7 @@ def test_missing_constant_is_named(raw_lake: Lake) -> None:
     with pytest.raises(InputError, match=r"climate\.v020\.grib: missing constant fields: slor"):
         ingest_constants(raw_lake)
     assert not Path(raw_lake.era_constants).exists()
-    assert not list(Path(raw_lake.path("era")).glob("constants.zarr.partial-*"))
+    assert not list(Path(raw_lake.path("era")).glob(".constants.zarr.*")), "no staging store is left behind"
 
 
 def test_file_urls_resolve_to_local_paths(raw_lake: Lake) -> None:

@@ -1,8 +1,11 @@
 """ML-ready sets from joined months: time-range splits, optional held-out spatial blocks, deltas, normalisation.
 
-The "greedy" form of seed 000: one Parquet per split under ``ml/<name>/``, with the
-features normalised by statistics fitted on the training split only, and those
-statistics, the feature list and the split definition in ``ml/<name>/normalisation.json``.
+One Parquet per split under ``ml/<name>/``, with the features normalised by
+statistics fitted on the training split only, and those statistics, the feature
+list and the split definition in ``ml/<name>/normalisation.json``. Each file is
+written in row groups of :data:`SHARD_ROWS` rows, so it serves both of seed 000's
+paths: "greedy" reads a split whole (:func:`read_split`), "streaming" reads one
+row group at a time (:func:`split_shards`).
 
 Rows keep ``time``, ``cell``, ``latitude``, ``longitude``, the target ``lst`` (K) and
 ``skt_raw`` (ERA skin temperature in K, the baseline) next to the normalised features.
@@ -11,11 +14,14 @@ Rows keep ``time``, ``cell``, ``latitude``, ``longitude``, the target ``lst`` (K
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ml4l.config import SplitConfig
 from ml4l.join import FEATURE_COLUMNS, read_joined
@@ -74,8 +80,51 @@ def heldout_blocks(latitude: np.ndarray, longitude: np.ndarray, fraction: float,
     return chosen[block]
 
 
+SHARD_ROWS = 65_536
+"""Rows per Parquet row group: the shard that the streaming path reads at a time."""
+
+
+@dataclass
+class _Moments:
+    """Count, mean and sum of squared deviations per column, merged month by month (Chan et al.)."""
+
+    count: int = 0
+    mean: pd.Series | None = None
+    m2: pd.Series | None = None
+
+    def add(self, frame: pd.DataFrame) -> None:
+        n = len(frame)
+        if n == 0:
+            return
+        mean, m2 = frame.mean(), ((frame - frame.mean()) ** 2).sum()
+        if self.mean is None or self.m2 is None:
+            self.count, self.mean, self.m2 = n, mean, m2
+            return
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * n / total
+        self.m2 = self.m2 + m2 + delta**2 * self.count * n / total
+        self.count = total
+
+    def std(self) -> pd.Series:
+        assert self.m2 is not None
+        return np.sqrt(self.m2 / self.count)
+
+
+def _split_month(lake: Lake, month: Month, split: str, config: SplitConfig) -> pd.DataFrame:
+    frame = with_deltas(read_joined(lake, month))
+    if config.heldout_block_fraction > 0:
+        held = heldout_blocks(frame["latitude"].to_numpy(), frame["longitude"].to_numpy(), config.heldout_block_fraction, config.seed)
+        frame = frame[held] if split == "test" else frame[~held]
+    return frame.reset_index(drop=True)
+
+
 def build_ml_ready(lake: Lake, config: SplitConfig, name: str = "default") -> MLReady:
     """Build ``ml/<name>/{train,validation,test}.parquet`` and ``normalisation.json`` from joined months.
+
+    Memory is bounded by one joined month: a first pass over the training months
+    fits the normalisation, a second writes each split month by month, in row
+    groups of :data:`SHARD_ROWS` rows (the streaming path's shards).
 
     Raises
     ------
@@ -85,7 +134,6 @@ def build_ml_ready(lake: Lake, config: SplitConfig, name: str = "default") -> ML
         If a split has no month or no row.
     """
     available = joined_months(lake)
-    frames: dict[str, pd.DataFrame] = {}
     months: dict[str, list[Month]] = {}
     for split in SPLITS:
         months[split] = config.months(split, available)
@@ -93,44 +141,68 @@ def build_ml_ready(lake: Lake, config: SplitConfig, name: str = "default") -> ML
             raise ValueError(f"no joined month in the {split} range {getattr(config, split)} (joined: {available or 'none'})")
         for month in months[split]:
             refuse_quarantined(lake, "joined_month", month)
-        frame = with_deltas(pd.concat([read_joined(lake, m) for m in months[split]], ignore_index=True))
-        if config.heldout_block_fraction > 0:
-            held = heldout_blocks(frame["latitude"].to_numpy(), frame["longitude"].to_numpy(), config.heldout_block_fraction, config.seed)
-            frame = frame[held] if split == "test" else frame[~held]
-        if frame.empty:
-            raise ValueError(f"the {split} split has no rows")
-        frames[split] = frame.reset_index(drop=True)
 
     candidates = [*FEATURE_COLUMNS, *DELTA_COLUMNS]
-    train = frames["train"][candidates].astype(np.float64)
-    std = train.std(ddof=0)
+    moments = _Moments()
+    for month in months["train"]:
+        moments.add(_split_month(lake, month, "train", config)[candidates].astype(np.float64))
+    if moments.count == 0:
+        raise ValueError("the train split has no rows")
+    std = moments.std()
     constant = sorted(std.index[~(std > 1e-12)])
     features = [c for c in candidates if c not in constant]
-    mean = train[features].mean()
-    std = std[features]
+    assert moments.mean is not None
+    mean, std = moments.mean[features], std[features]
 
     directory = lake.path("ml", name)
-    result = MLReady(
-        name=name,
-        directory=directory,
-        rows={s: len(f) for s, f in frames.items()},
-        months=months,
-        features=features,
-        dropped_constant=constant,
-        mean={k: float(v) for k, v in mean.items()},
-        std={k: float(v) for k, v in std.items()},
-        split=asdict(config),
-    )
+    rows = dict.fromkeys(SPLITS, 0)
     with lake.replace_whole(directory) as staging:
         lake.fs.makedirs(staging, exist_ok=True)
-        for split, frame in frames.items():
-            normalised = ((frame[features].astype(np.float64) - mean) / std).astype(np.float32)
-            table = pd.concat([frame[list(KEY_COLUMNS)], frame[[TARGET]], frame["skt"].rename(BASELINE), normalised], axis=1)
+        for split in SPLITS:
             with lake.fs.open(f"{staging}/{split}.parquet", "wb") as out:
-                table.to_parquet(out, index=False)
+                writer: pq.ParquetWriter | None = None
+                for month in months[split]:
+                    frame = _split_month(lake, month, split, config)
+                    normalised = ((frame[features].astype(np.float64) - mean) / std).astype(np.float32)
+                    table = pa.Table.from_pandas(
+                        pd.concat([frame[list(KEY_COLUMNS)], frame[[TARGET]], frame["skt"].rename(BASELINE), normalised], axis=1),
+                        preserve_index=False,
+                    )
+                    writer = writer or pq.ParquetWriter(out, table.schema)
+                    writer.write_table(table, row_group_size=SHARD_ROWS)
+                    rows[split] += len(frame)
+                if writer is not None:
+                    writer.close()
+            if rows[split] == 0:
+                raise ValueError(f"the {split} split has no rows")
+        result = MLReady(
+            name=name,
+            directory=directory,
+            rows=rows,
+            months=months,
+            features=features,
+            dropped_constant=constant,
+            mean={k: float(v) for k, v in mean.items()},
+            std={k: float(v) for k, v in std.items()},
+            split=asdict(config),
+        )
         with lake.fs.open(f"{staging}/normalisation.json", "w") as out:
             json.dump(result.to_dict(), out, indent=2)
     return result
+
+
+def split_shards(lake: Lake, split: str, name: str = "default", columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """The row groups of one split, one at a time: the streaming path never holds more."""
+    with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
+        parquet = pq.ParquetFile(source)
+        for group in range(parquet.num_row_groups):
+            yield parquet.read_row_group(group, columns=columns).to_pandas()
+
+
+def shard_count(lake: Lake, split: str, name: str = "default") -> int:
+    """How many row groups (shards) a split has."""
+    with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
+        return int(pq.ParquetFile(source).num_row_groups)
 
 
 def read_split(lake: Lake, split: str, name: str = "default") -> pd.DataFrame:

@@ -191,18 +191,28 @@ def build_ml_ready(lake: Lake, config: SplitConfig, name: str = "default") -> ML
     return result
 
 
-def split_shards(lake: Lake, split: str, name: str = "default", columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
-    """The row groups of one split, one at a time: the streaming path never holds more."""
-    with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
-        parquet = pq.ParquetFile(source)
-        for group in range(parquet.num_row_groups):
-            yield parquet.read_row_group(group, columns=columns).to_pandas()
-
-
 def shard_count(lake: Lake, split: str, name: str = "default") -> int:
     """How many row groups (shards) a split has."""
     with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
         return int(pq.ParquetFile(source).num_row_groups)
+
+
+def split_rows(lake: Lake, split: str, name: str = "default") -> int:
+    """How many rows a split has, from the Parquet footer."""
+    with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
+        return int(pq.ParquetFile(source).metadata.num_rows)
+
+
+def read_shard(lake: Lake, split: str, index: int, name: str = "default", columns: list[str] | None = None) -> pd.DataFrame:
+    """Row group ``index`` of one split."""
+    with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
+        return pq.ParquetFile(source).read_row_group(index, columns=columns).to_pandas()
+
+
+def split_shards(lake: Lake, split: str, name: str = "default", columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """The row groups of one split, one at a time: the streaming path never holds more."""
+    for index in range(shard_count(lake, split, name)):
+        yield read_shard(lake, split, index, name, columns)
 
 
 def read_split(lake: Lake, split: str, name: str = "default") -> pd.DataFrame:

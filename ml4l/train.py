@@ -1,10 +1,12 @@
 """Training on an ML-ready set: a Keras MLP (seed 000's), the ERA skt and linear baselines, MLflow tracking.
 
 The model is written against Keras 3's backend-neutral API, so it runs on TensorFlow
-(the default here) and on JAX (``KERAS_BACKEND=jax``). Metrics are in K on the test
-split: ``test_mae``, ``test_rmse``, ``test_bias`` (prediction minus MODIS) and the
-same for the baselines ``baseline_skt_*`` (ERA skt as the prediction) and
-``baseline_linear_*`` (least squares on the same features).
+(the default here) and on JAX (``KERAS_BACKEND=jax``). Training reads a split whole
+("greedy") or streams it shard by shard through ``tf.data`` ("streaming"); evaluation
+always streams the test split. Metrics are in K on the test split: ``test_mae``,
+``test_rmse``, ``test_bias`` (prediction minus MODIS) and the same for the baselines
+``baseline_skt_*`` (ERA skt as the prediction) and ``baseline_linear_*`` (ordinary
+least squares on the same features).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,48 +22,100 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml4l.dataset import BASELINE, TARGET, read_normalisation, read_split
+from ml4l import evaluation
+from ml4l.dataset import BASELINE, KEY_COLUMNS, TARGET, read_normalisation, read_shard, read_split, shard_count, split_rows, split_shards
 from ml4l.lake import Lake
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 CHAMPION = "champion"
 EXPERIMENT = "ml4l-lst"
+IMPORTANCE_ROWS = 20_000
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The MLP and its optimisation; the defaults are seed 000's.
+    """The MLP and its optimisation; the defaults are seed 000's, with a linear anchor.
 
-    ``width`` 0 means half the number of features, as in the seed.
+    Attributes
+    ----------
+    layers, width : int
+        ReLU layers and their units; ``width`` 0 means half the number of features, as in the seed.
+    dropout : float
+        Dropout rate after each hidden layer (0: none).
+    batch_norm : bool
+        Batch normalisation before each activation.
+    learning_rate, schedule : float, str
+        Adam's rate, ``constant`` or decayed to 0 by ``cosine`` over ``epochs``.
+    batch_size, epochs, patience : int
+        Early stopping on validation loss restores the best epoch's weights.
+    seed : int
+        Seeds Python, NumPy and the backend, and the shard order of the streaming path.
+    linear_anchor : bool
+        Add a trainable linear path from the inputs to the output, initialised with
+        the least-squares fit, and start the MLP's output layer at zero: the network
+        learns what the linear model leaves, and starts no worse than it. The seed's
+        plain MLP is ``linear_anchor=False``.
+    streaming : bool
+        Feed training and validation through ``tf.data`` one shard at a time instead
+        of holding the splits in memory.
+    shuffle_rows : int
+        Streaming only: rows in the shuffle buffer (shards are also visited in a new
+        random order each epoch).
     """
 
     layers: int = 4
     width: int = 0
     dropout: float = 0.0
     batch_norm: bool = False
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     schedule: str = "constant"
     batch_size: int = 1024
     epochs: int = 200
     patience: int = 20
     seed: int = 0
+    linear_anchor: bool = True
+    streaming: bool = False
+    shuffle_rows: int = 65_536
 
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule must be constant or cosine, got {self.schedule!r}")
+        if self.layers < 1 or self.width < 0 or not 0 <= self.dropout < 1:
+            raise ValueError("layers must be >= 1, width >= 0 and dropout within [0, 1)")
 
 
-def error_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE and bias (predicted minus observed), K."""
-    error = np.asarray(predicted, dtype=np.float64) - np.asarray(observed, dtype=np.float64)
-    return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error**2).mean())), "bias": float(error.mean())}
+@dataclass(frozen=True)
+class LinearFit:
+    """Ordinary least squares: ``y = x @ coef + intercept``."""
+
+    coef: np.ndarray
+    intercept: float
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64) @ self.coef + self.intercept
 
 
-def build_model(n_features: int, config: TrainConfig, target_mean: float = 0.0, target_std: float = 1.0) -> Any:
+def least_squares(batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> LinearFit:
+    """Least squares accumulated batch by batch through the normal equations (float64)."""
+    gram: np.ndarray | None = None
+    moment: np.ndarray | None = None
+    for x, y in batches:
+        augmented = np.column_stack([np.asarray(x, dtype=np.float64), np.ones(len(x))])
+        gram = augmented.T @ augmented if gram is None else gram + augmented.T @ augmented
+        product = augmented.T @ np.asarray(y, dtype=np.float64)
+        moment = product if moment is None else moment + product
+    if gram is None or moment is None:
+        raise ValueError("least squares on no rows")
+    solution = np.linalg.lstsq(gram, moment, rcond=None)[0]
+    return LinearFit(solution[:-1], float(solution[-1]))
+
+
+def build_model(n_features: int, config: TrainConfig, target_mean: float = 0.0, target_std: float = 1.0, anchor: LinearFit | None = None) -> Any:
     """Seed 000's MLP: ``layers`` ReLU layers of ``width`` units and a linear output, rescaled to K.
 
     The network learns the target standardised by the training split's ``target_mean``
     and ``target_std``; a final fixed rescaling makes the model predict K directly.
+    With ``config.linear_anchor`` a linear path initialised from ``anchor`` is added.
     """
     import keras
 
@@ -75,7 +130,15 @@ def build_model(n_features: int, config: TrainConfig, target_mean: float = 0.0, 
         x = keras.layers.Activation("relu")(x)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout)(x)
-    standardised = keras.layers.Dense(1)(x)
+    if config.linear_anchor:
+        if anchor is None:
+            raise ValueError("linear_anchor needs the least-squares fit")
+        linear = keras.layers.Dense(1, name="linear_anchor")
+        standardised = keras.layers.Add()([keras.layers.Dense(1, kernel_initializer="zeros")(x), linear(inputs)])
+        linear.set_weights([(anchor.coef / target_std).reshape(-1, 1).astype(np.float32),
+                            np.array([(anchor.intercept - target_mean) / target_std], dtype=np.float32)])
+    else:
+        standardised = keras.layers.Dense(1)(x)
     outputs = keras.layers.Rescaling(scale=target_std, offset=target_mean, name="lst")(standardised)
     return keras.Model(inputs, outputs, name="ml4l_mlp")
 
@@ -89,18 +152,56 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> Any:
     return keras.optimizers.Adam(learning_rate=rate)
 
 
-def category_of(raw: pd.DataFrame) -> np.ndarray:
-    """Surface category of each row from raw (denormalised) V20 fields: lake, glacier, bare ground or vegetation."""
-    category = np.full(len(raw), "vegetation", dtype=object)
-    bare = (raw["cvh_v20"] + raw["cvl_v20"]).to_numpy() < 0.2
-    category[bare] = "bare ground"
-    category[raw["si10_v20"].to_numpy() > 0.5] = "glacier"
-    category[raw["clake"].to_numpy() > 0.5] = "lake"
-    return category
+def _xy(frame: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    return frame[features].to_numpy(np.float32), frame[TARGET].to_numpy(np.float32)
 
 
-def _denormalised(frame: pd.DataFrame, normalisation: dict[str, Any], columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: frame[c].to_numpy(np.float64) * normalisation["std"][c] + normalisation["mean"][c] for c in columns})
+def stream_split(lake: Lake, split: str, name: str, features: list[str], batch_size: int, shuffle_rows: int = 0, seed: int = 0) -> Any:
+    """A ``tf.data.Dataset`` of ``(features, lst)`` batches read shard by shard.
+
+    With ``shuffle_rows`` > 0 the shards are visited in a new random order each
+    pass and rows are shuffled through a buffer of that many rows; at most about one
+    shard plus the buffer is held in memory.
+    """
+    import tensorflow as tf
+
+    columns = [*features, TARGET]
+    passes = iter(range(1 << 62))
+
+    count = shard_count(lake, split, name)
+    rows_total = split_rows(lake, split, name)
+
+    def rows() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        order = np.random.default_rng([seed, next(passes)]).permutation(count) if shuffle_rows else range(count)
+        for index in order:
+            yield _xy(read_shard(lake, split, int(index), name, columns), features)
+
+    signature = (tf.TensorSpec(shape=(None, len(features)), dtype=tf.float32), tf.TensorSpec(shape=(None,), dtype=tf.float32))
+    dataset = tf.data.Dataset.from_generator(rows, output_signature=signature).unbatch()
+    if shuffle_rows:
+        dataset = dataset.shuffle(shuffle_rows, seed=seed, reshuffle_each_iteration=True)
+    batches = -(-rows_total // batch_size)  # a known length lets Keras plan epochs without probing
+    return dataset.batch(batch_size).apply(tf.data.experimental.assert_cardinality(batches)).prefetch(2)
+
+
+def evaluate(lake: Lake, name: str, predict: Any, linear: LinearFit, normalisation: dict[str, Any]) -> pd.DataFrame:
+    """Predictions on the test split, shard by shard, beside MODIS, skt, the linear baseline and the category.
+
+    Columns: ``time, cell, latitude, longitude, observed, predicted, skt, linear, category``.
+    """
+    features: list[str] = normalisation["features"]
+    parts = []
+    for shard in split_shards(lake, "test", name):
+        x = shard[features].to_numpy(np.float32)
+        part = shard[list(KEY_COLUMNS)].assign(
+            observed=shard[TARGET].to_numpy(np.float64), predicted=np.asarray(predict(x), dtype=np.float64).ravel(),
+            skt=shard[BASELINE].to_numpy(np.float64), linear=linear.predict(x))
+        if all(c in features for c in evaluation.CATEGORY_COLUMNS):
+            raw = pd.DataFrame({c: shard[c].to_numpy(np.float64) * normalisation["std"][c] + normalisation["mean"][c]
+                                for c in evaluation.CATEGORY_COLUMNS})
+            part["category"] = evaluation.category_of(raw)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 @dataclass
@@ -112,6 +213,7 @@ class TrainResult:
     version: str | None
     champion: bool
     metrics: dict[str, float]
+    tracking_uri: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,39 +226,52 @@ def tracking_uri(lake: Lake) -> str:
     return f"sqlite:///{directory / 'mlflow.db'}"
 
 
-def _experiment(lake: Lake) -> str:
+def _experiment(lake: Lake, local_store: bool) -> str:
     import mlflow
 
     found = mlflow.get_experiment_by_name(EXPERIMENT)
     if found is not None:
         return str(found.experiment_id)
-    artifacts = (Path(lake.root) / "mlflow" / "artifacts").resolve()
-    return str(mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts.as_uri()))
+    artifacts = (Path(lake.root) / "mlflow" / "artifacts").resolve().as_uri() if local_store else None
+    return str(mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts))
+
+
+def _fit(model: Any, lake: Lake, name: str, features: list[str], config: TrainConfig, callbacks: list[Any]) -> Any:
+    if config.streaming:
+        train = stream_split(lake, "train", name, features, config.batch_size, config.shuffle_rows, config.seed)
+        validation = stream_split(lake, "validation", name, features, 8192)
+        return model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False)
+    x_train, y_train = _xy(read_split(lake, "train", name), features)
+    validation = _xy(read_split(lake, "validation", name), features)
+    return model.fit(x_train, y_train, validation_data=validation, epochs=config.epochs, batch_size=config.batch_size,
+                     callbacks=callbacks, verbose=0, shuffle=True)
 
 
 def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = TrainConfig(), model_name: str = "ml4l-lst", uri: str | None = None) -> TrainResult:
     """Train on ``ml/<name>/``, evaluate against the baselines on test, log and register in MLflow.
 
-    The alias ``champion`` moves to the new version only when its test MAE beats the current champion's.
+    ``uri`` is the MLflow tracking server; by default a SQLite store under the lake.
+    The alias ``champion`` moves to the new version only when its test MAE beats the
+    current champion's.
     """
     import keras
     import mlflow
     from mlflow.models import infer_signature
-    from sklearn.linear_model import LinearRegression
 
     normalisation = read_normalisation(lake, name)
     features: list[str] = normalisation["features"]
-    splits = {s: read_split(lake, s, name) for s in ("train", "validation", "test")}
-    x = {s: f[features].to_numpy(np.float32) for s, f in splits.items()}
-    y = {s: f[TARGET].to_numpy(np.float32) for s, f in splits.items()}
+    linear = least_squares(_xy(shard, features) for shard in split_shards(lake, "train", name, columns=[*features, TARGET]))
+    target = pd.concat(list(split_shards(lake, "train", name, columns=[TARGET])))[TARGET].to_numpy(np.float64)
 
-    mlflow.set_tracking_uri(uri or tracking_uri(lake))
-    experiment = _experiment(lake)
+    uri = uri or tracking_uri(lake)
+    mlflow.set_tracking_uri(uri)
+    experiment = _experiment(lake, uri.startswith("sqlite:"))
     with mlflow.start_run(experiment_id=experiment) as run:
-        mlflow.log_params({**asdict(config), "features": len(features), "dataset": name,
-                           **{f"rows_{s}": len(f) for s, f in splits.items()}, "backend": keras.backend.backend()})
-        model = build_model(len(features), config, float(y["train"].mean()), float(y["train"].std()))
-        steps = int(np.ceil(len(x["train"]) / config.batch_size))
+        mlflow.log_params({**asdict(config), "features": len(features), "dataset": name, "backend": keras.backend.backend(),
+                           **{f"rows_{s}": n for s, n in normalisation["rows"].items()},
+                           **{f"months_{s}": ",".join(m) for s, m in normalisation["months"].items()}})
+        model = build_model(len(features), config, float(target.mean()), float(target.std()), linear)
+        steps = int(np.ceil(target.size / config.batch_size))
         model.compile(optimizer=_optimizer(config, steps), loss="mse", metrics=["mae"])
 
         class _LogEpoch(keras.callbacks.Callback):
@@ -164,36 +279,33 @@ def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = Train
                 mlflow.log_metrics({k: float(v) for k, v in (logs or {}).items()}, step=epoch)
 
         stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-        history = model.fit(x["train"], y["train"], validation_data=(x["validation"], y["validation"]), epochs=config.epochs,
-                            batch_size=config.batch_size, callbacks=[stop, _LogEpoch()], verbose=0, shuffle=True)
-        predicted = model.predict(x["test"], batch_size=8192, verbose=0)[:, 0]
-        linear = LinearRegression().fit(x["train"], y["train"]).predict(x["test"])
-        metrics: dict[str, float] = {"epochs_trained": float(len(history.history["loss"]))}
-        for prefix, values in (("test", predicted), ("baseline_skt_test", splits["test"][BASELINE].to_numpy()), ("baseline_linear_test", linear)):
-            for key, value in error_metrics(y["test"], values).items():
-                metrics[f"{prefix}_{key}"] = value
-        raw = _denormalised(splits["test"], normalisation, [c for c in ("cvh_v20", "cvl_v20", "si10_v20", "clake") if c in features])
-        if len(raw.columns) == 4:
-            category = category_of(raw)
-            for label in np.unique(category):
-                chosen = category == label
-                slug = label.replace(" ", "_")
-                for key, value in error_metrics(y["test"][chosen], predicted[chosen]).items():
-                    metrics[f"test_{slug}_{key}"] = value
-                metrics[f"test_{slug}_rows"] = float(chosen.sum())
+        history = _fit(model, lake, name, features, config, [stop, _LogEpoch()])
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            return np.asarray(model.predict(x, batch_size=8192, verbose=0))[:, 0]
+
+        scored = evaluate(lake, name, predict, linear, normalisation)
+        metrics = {"epochs_trained": float(len(history.history["loss"])), **evaluation.named_metrics(scored)}
         mlflow.log_metrics(metrics)
 
+        sample = next(split_shards(lake, "test", name, columns=[*features, TARGET])).head(IMPORTANCE_ROWS)
+        importance = evaluation.permutation_importance(predict, *_xy(sample, features), features, seed=config.seed)
+        for file_name, figure in (("learning_curve.png", evaluation.learning_curve_figure(history.history)),
+                                  ("error_map.png", evaluation.error_map_figure(scored)),
+                                  ("predicted_vs_observed.png", evaluation.predicted_vs_observed_figure(scored)),
+                                  ("permutation_importance.png", evaluation.importance_figure(importance))):
+            mlflow.log_figure(figure, f"plots/{file_name}")
         with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch, "normalisation.json")
-            path.write_text(json.dumps(normalisation, indent=2))
+            Path(scratch, "normalisation.json").write_text(json.dumps(normalisation, indent=2))
             Path(scratch, "features.json").write_text(json.dumps(features))
+            importance.to_csv(Path(scratch, "permutation_importance.csv"), index=False)
             mlflow.log_artifacts(scratch, artifact_path="dataset")
-        example = x["test"][:5]
-        info = mlflow.tensorflow.log_model(model, name="model", signature=infer_signature(example, predicted[:5]),
-                                      input_example=example, registered_model_name=model_name)
+        example = sample[features].to_numpy(np.float32)[:5]
+        info = mlflow.tensorflow.log_model(model, name="model", signature=infer_signature(example, predict(example)),
+                                           input_example=example, registered_model_name=model_name)
     version = str(info.registered_model_version) if info.registered_model_version is not None else None
     champion = _promote(model_name, version, metrics["test_mae"])
-    return TrainResult(run.info.run_id, info.model_uri, version, champion, metrics)
+    return TrainResult(run.info.run_id, info.model_uri, version, champion, metrics, uri)
 
 
 def _promote(model_name: str, version: str | None, test_mae: float) -> bool:

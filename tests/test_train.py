@@ -1,17 +1,25 @@
-"""Training: MLflow run with the named metrics, registry alias, and a reloaded champion that reproduces them."""
+"""Training: MLflow run with the named metrics and plots, registry alias, a reloaded champion that reproduces them, streaming."""
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ml4l.config import SplitConfig
-from ml4l.dataset import TARGET, build_ml_ready, read_normalisation, read_split
+from ml4l.dataset import SHARD_ROWS, TARGET, build_ml_ready, read_normalisation, read_split, shard_count
+from ml4l.evaluation import error_metrics
 from ml4l.lake import Lake
-from ml4l.train import CHAMPION, TrainConfig, error_metrics, train_and_log
+from ml4l.train import CHAMPION, TrainConfig, least_squares, stream_split, train_and_log
 
 NAMED = ["test_mae", "test_rmse", "test_bias", "baseline_skt_test_mae", "baseline_skt_test_rmse",
          "baseline_linear_test_mae", "baseline_linear_test_rmse"]
+PLOTS = {"plots/learning_curve.png", "plots/error_map.png", "plots/predicted_vs_observed.png", "plots/permutation_importance.png"}
 
 
 @pytest.fixture
@@ -20,19 +28,35 @@ def ml_lake(joined_lake: Lake) -> Lake:
     return joined_lake
 
 
+def test_least_squares_by_batches_equals_scikit_learn() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5000, 7)).astype(np.float32)
+    y = x @ rng.normal(size=7) + 3.0 + rng.normal(size=5000)
+    fit = least_squares((x[i : i + 700], y[i : i + 700]) for i in range(0, 5000, 700))
+    reference = LinearRegression().fit(x, y)
+    np.testing.assert_allclose(fit.coef, reference.coef_, rtol=1e-6, atol=1e-9)
+    assert fit.intercept == pytest.approx(reference.intercept_, rel=1e-9)
+
+
 def test_run_is_logged_registered_and_reproducible(ml_lake: Lake) -> None:
     import mlflow
 
-    first = train_and_log(ml_lake, config=TrainConfig(epochs=3, batch_size=256, learning_rate=1e-3), model_name="tiny")
+    first = train_and_log(ml_lake, config=TrainConfig(epochs=3, batch_size=256), model_name="tiny")
     assert set(NAMED) <= set(first.metrics) and first.champion and first.version == "1"
-    run = mlflow.get_run(first.run_id)
+    client = mlflow.MlflowClient()
+    run = client.get_run(first.run_id)
     assert set(NAMED) <= set(run.data.metrics)
-    history = mlflow.MlflowClient().get_metric_history(first.run_id, "val_loss")
-    assert [m.step for m in history] == [0, 1, 2]
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(first.run_id, "dataset")}
-    assert artifacts == {"dataset/normalisation.json", "dataset/features.json"}
+    assert [m.step for m in client.get_metric_history(first.run_id, "val_loss")] == [0, 1, 2]
+    assert {a.path for a in client.list_artifacts(first.run_id, "dataset")} == {
+        "dataset/normalisation.json", "dataset/features.json", "dataset/permutation_importance.csv"}
+    assert {a.path for a in client.list_artifacts(first.run_id, "plots")} == PLOTS
+    # the anchor starts the network at least squares, so a short run already beats skt
+    assert first.metrics["test_mae"] < first.metrics["baseline_skt_test_mae"]
 
     champion = mlflow.pyfunc.load_model(f"models:/tiny@{CHAMPION}")
+    assert champion.metadata.signature is not None
     test = read_split(ml_lake, "test")
     features = read_normalisation(ml_lake)["features"]
     predicted = np.asarray(champion.predict(test[features].to_numpy(np.float32))).ravel()
@@ -40,7 +64,79 @@ def test_run_is_logged_registered_and_reproducible(ml_lake: Lake) -> None:
     assert reproduced["mae"] == pytest.approx(first.metrics["test_mae"], rel=1e-5)
     assert reproduced["rmse"] == pytest.approx(first.metrics["test_rmse"], rel=1e-5)
 
-    worse = train_and_log(ml_lake, config=TrainConfig(epochs=1, batch_size=256, learning_rate=1e-6, seed=1), model_name="tiny")
+    worse = train_and_log(ml_lake, config=TrainConfig(epochs=1, batch_size=256, learning_rate=0.5, linear_anchor=False, seed=1),
+                          model_name="tiny")
     assert worse.metrics["test_mae"] > first.metrics["test_mae"]
     assert not worse.champion
-    assert str(mlflow.MlflowClient().get_model_version_by_alias("tiny", CHAMPION).version) == first.version
+    assert str(client.get_model_version_by_alias("tiny", CHAMPION).version) == first.version
+
+
+def test_streaming_reads_every_row_of_every_shard(ml_lake: Lake) -> None:
+    features = read_normalisation(ml_lake)["features"]
+    train = read_split(ml_lake, "train")
+    streamed = list(stream_split(ml_lake, "train", "default", features, batch_size=1000, shuffle_rows=5000, seed=3).as_numpy_iterator())
+    targets = np.concatenate([y for _, y in streamed])
+    assert targets.size == len(train)
+    np.testing.assert_array_equal(np.sort(targets), np.sort(train[TARGET].to_numpy(np.float32)))
+    assert not np.array_equal(targets, train[TARGET].to_numpy(np.float32))  # shuffled
+
+
+def test_streaming_training_logs_the_same_metrics(ml_lake: Lake) -> None:
+    result = train_and_log(ml_lake, config=TrainConfig(epochs=2, batch_size=256, streaming=True, shuffle_rows=2000), model_name="tiny-stream")
+    assert set(NAMED) <= set(result.metrics) and result.metrics["epochs_trained"] == 2
+
+
+_MEMORY_PROBE = textwrap.dedent(
+    """
+    import json, resource, sys
+    import numpy as np
+    from ml4l.lake import Lake
+    from ml4l.train import TrainConfig, build_model, stream_split
+    from ml4l.dataset import read_split, read_normalisation
+    lake, mode = Lake(sys.argv[1]), sys.argv[2]
+    features = read_normalisation(lake, "big")["features"]
+    model = build_model(len(features), TrainConfig(layers=2, width=16, linear_anchor=False))
+    model.compile(optimizer="adam", loss="mse")
+    model.predict(np.zeros((8, len(features)), np.float32), verbose=0)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if mode == "streaming":
+        model.fit(stream_split(lake, "train", "big", features, 4096, shuffle_rows=20_000), epochs=1, verbose=0)
+    else:
+        train = read_split(lake, "train", "big")
+        model.fit(train[features].to_numpy(np.float32), train["lst"].to_numpy(np.float32), batch_size=4096, epochs=1, verbose=0)
+    print(json.dumps({"rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024}))
+    """
+)
+
+
+def _write_big_set(lake: Lake, shards: int, features: int) -> int:
+    """An ML-ready set ``big`` of random rows, ``shards`` row groups of SHARD_ROWS rows; returns its bytes of features."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = [f"f{i}" for i in range(features)]
+    directory = Path(lake.path("ml", "big"))
+    directory.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    with pq.ParquetWriter(directory / "train.parquet", pa.schema([(n, pa.float32()) for n in [*names, TARGET]])) as writer:
+        for _ in range(shards):
+            columns = rng.normal(size=(features + 1, SHARD_ROWS)).astype(np.float32)
+            writer.write_table(pa.table(dict(zip([*names, TARGET], columns, strict=True))), row_group_size=SHARD_ROWS)
+    (directory / "normalisation.json").write_text(json.dumps({"features": names}))
+    return shards * SHARD_ROWS * features * 4
+
+
+def test_streaming_trains_on_more_shards_than_fit_the_memory_cap(tmp_path: Path) -> None:
+    """Training streams 24 shards (~400 MB of float32 features) under a 160 MB cap; loading them whole breaks it."""
+    lake = Lake(str(tmp_path / "lake"))
+    size_mb = _write_big_set(lake, shards=24, features=64) / 2**20
+    cap_mb = 160.0
+    assert shard_count(lake, "train", "big") == 24 and size_mb > 2 * cap_mb
+
+    def growth(mode: str) -> float:
+        done = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, lake.root, mode], capture_output=True, text=True, check=True)
+        return float(json.loads(done.stdout.strip().splitlines()[-1])["rss_growth_mb"])
+
+    streaming = growth("streaming")
+    assert streaming < cap_mb, f"streaming grew RSS by {streaming:.0f} MB for {size_mb:.0f} MB of data"
+    assert growth("greedy") > cap_mb  # the probe can tell: holding the set whole does not fit

@@ -59,6 +59,34 @@ def _run_dataset(args: argparse.Namespace) -> Any:
     return dataset_flow(recipe=args.recipe, name=args.name, lake_root=args.lake_root, lake_block=args.lake_block)
 
 
+def _run_train(args: argparse.Namespace) -> Any:
+    from flows.train import train_flow
+
+    result = train_flow(recipe=args.recipe, name=args.name, model_name=args.model_name, lake_root=args.lake_root,
+                        lake_block=args.lake_block, mlflow_block=args.mlflow_block)
+    _print_train_summary(result)
+    return result
+
+
+def _print_train_summary(result: dict[str, Any]) -> None:
+    m = result["metrics"]
+    print(f"\nTest metrics (K), MLflow run {result['run_id']} ({result['tracking_uri']}):")
+    print(f"  {'model':<16} {'MAE':>7} {'RMSE':>7} {'bias':>7}")
+    for label, prefix in (("MLP", "test"), ("ERA skt", "baseline_skt_test"), ("linear (OLS)", "baseline_linear_test")):
+        print(f"  {label:<16} {m[prefix + '_mae']:>7.3f} {m[prefix + '_rmse']:>7.3f} {m[prefix + '_bias']:>7.3f}")
+    for category in sorted(k[5:-5] for k in m if k.startswith("test_") and k.endswith("_rows")):
+        print(f"  MLP, {category.replace('_', ' '):<11} {m[f'test_{category}_mae']:>7.3f} {m[f'test_{category}_rmse']:>7.3f} "
+              f"{m[f'test_{category}_bias']:>7.3f}  ({int(m[f'test_{category}_rows'])} rows)")
+    print(f"  model {result['model_uri']}, version {result['version']}, champion: {result['champion']}")
+
+
+def _run_predict(args: argparse.Namespace) -> Any:
+    from flows.predict import predict_flow
+
+    return predict_flow(recipe=args.recipe, months=args.months, model_name=args.model_name, alias=args.alias,
+                        lake_root=args.lake_root, lake_block=args.lake_block, mlflow_block=args.mlflow_block)
+
+
 def _run_quarantine(args: argparse.Namespace) -> Any:
     from blocks.lake import resolve_lake
     from ml4l.quality import docs_index, quarantined
@@ -93,10 +121,14 @@ def _run_demo(args: argparse.Namespace) -> Any:
         print(f"Joined months (open with pandas.read_parquet): {paths[0].rsplit('/', 2)[0]}")
     ready = result["ml_ready"]
     print(f"ML-ready set: {ready['directory']}  rows {ready['rows']}, {ready['features']} features")
+    _print_train_summary(result["train"])
+    for month, report in result["predictions"].items():
+        print(f"Predictions {month} (open with xarray.open_zarr): {report['path']}")
     from ml4l.lake import Lake
     from ml4l.quality import docs_index
 
     print(f"Data-quality reports (Data Docs): {docs_index(Lake(result['lake']))}")
+    print(f"MLflow UI: make mlflow-ui, then http://127.0.0.1:5000 (store {result['train']['tracking_uri']})")
     return result
 
 
@@ -105,8 +137,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], Any], bool]] = {
     "ingest": ("ingest ERA GRIB into the Zarr stores, month by month", _run_ingest, True),
     "join": ("join MODIS pixels to their nearest ERA cell, month by month, into Parquet", _run_join, True),
     "dataset": ("build and validate the recipe's ML-ready train/validation/test set", _run_dataset, False),
+    "train": ("train the MLP on an ML-ready set, against the skt and linear baselines, logged to MLflow", _run_train, False),
+    "predict": ("predict LST with the registered champion for every land cell and hour of months", _run_predict, True),
     "quarantine": ("list quarantined months and days, and the expectations they failed", _run_quarantine, False),
-    "demo": ("sample inputs, ingest, join and build the ML-ready set, on the embedded defaults", _run_demo, False),
+    "demo": ("sample inputs, ingest, join, ML-ready set, training and prediction, on the embedded defaults", _run_demo, False),
 }
 
 
@@ -117,8 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (help_text, _, takes_months) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
         _common(sub)
-        if name == "dataset":
+        if name in ("dataset", "train"):
             sub.add_argument("--name", default="default", help="name of the set under ml/ [default]")
+        if name in ("train", "predict"):
+            sub.add_argument("--model-name", default=None, help="registered model name [the MLflow block's, or ml4l-lst]")
+            sub.add_argument("--mlflow-block", default=None, help="name of a saved ml4l-mlflow-tracking block [SQLite under the lake]")
+        if name == "predict":
+            sub.add_argument("--alias", default="champion", help="registry alias of the model to use [champion]")
         if takes_months:
             _months(sub)
     return parser

@@ -144,6 +144,58 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    """The MLP and its optimisation; the defaults are seed 000's, with a linear anchor.
+
+    Attributes
+    ----------
+    layers, width : int
+        ReLU layers and their units; ``width`` 0 means half the number of features, as in the seed.
+    dropout : float
+        Dropout rate after each hidden layer (0: none).
+    batch_norm : bool
+        Batch normalisation before each activation.
+    learning_rate, schedule : float, str
+        Adam's rate, ``constant`` or decayed to 0 by ``cosine`` over ``epochs``.
+    batch_size, epochs, patience : int
+        Early stopping on validation loss restores the best epoch's weights.
+    seed : int
+        Seeds Python, NumPy and the backend, and the shard order of the streaming path.
+    linear_anchor : bool
+        Add a trainable linear path from the inputs to the output, initialised with
+        the least-squares fit, and start the MLP's output layer at zero: the network
+        learns what the linear model leaves, and starts no worse than it. The seed's
+        plain MLP is ``linear_anchor=False``.
+    streaming : bool
+        Feed training and validation through ``tf.data`` one shard at a time instead
+        of holding the splits in memory.
+    shuffle_rows : int
+        Streaming only: rows in the shuffle buffer (shards are also visited in a new
+        random order each epoch).
+    """
+
+    layers: int = 4
+    width: int = 0
+    dropout: float = 0.0
+    batch_norm: bool = False
+    learning_rate: float = 1e-3
+    schedule: str = "constant"
+    batch_size: int = 1024
+    epochs: int = 200
+    patience: int = 20
+    seed: int = 0
+    linear_anchor: bool = True
+    streaming: bool = False
+    shuffle_rows: int = 65_536
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be constant or cosine, got {self.schedule!r}")
+        if self.layers < 1 or self.width < 0 or not 0 <= self.dropout < 1:
+            raise ValueError("layers must be >= 1, width >= 0 and dropout within [0, 1)")
+
+
+@dataclass(frozen=True)
 class Recipe:
     """Everything a lake is built from."""
 
@@ -153,6 +205,7 @@ class Recipe:
     sample: SampleConfig = field(default_factory=SampleConfig)
     join: JoinConfig = field(default_factory=JoinConfig)
     split: SplitConfig | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping, as written in YAML."""
@@ -173,6 +226,7 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
         sample=SampleConfig(**sample),
         join=JoinConfig(**(data.get("join") or {})),
         split=_split_config(data.get("split")),
+        train=TrainConfig(**(data.get("train") or {})),
     )
 
 

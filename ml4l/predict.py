@@ -25,6 +25,7 @@ from ml4l.train import tracking_uri
 from ml4l.types import Month
 
 HOURS_PER_WRITE = 24
+PREDICT_BATCH = 16_384
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,16 @@ def prediction_path(lake: Lake, model_name: str, month: Month) -> str:
 
 
 def load_model(lake: Lake, model_uri: str, uri: str | None = None) -> tuple[Any, dict[str, Any], str]:
-    """The pyfunc model at ``model_uri``, the normalisation logged with its run, and the run id.
+    """The Keras model at ``model_uri``, the normalisation logged with its run, and the run id.
 
     ``uri`` is the MLflow tracking server; by default the lake's SQLite store.
     """
     import mlflow
 
     mlflow.set_tracking_uri(uri or tracking_uri(lake))
-    model = mlflow.pyfunc.load_model(model_uri)
-    run_id = str(model.metadata.run_id)
+    # the Keras model itself, not pyfunc: pyfunc predicts in batches of 32, 30x slower here
+    model = mlflow.tensorflow.load_model(model_uri)
+    run_id = str(mlflow.models.get_model_info(model_uri).run_id)
     local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="dataset/normalisation.json")
     with open(local) as source:
         return model, dict(json.load(source)), run_id
@@ -104,7 +106,7 @@ def predict_month(lake: Lake, month: Month, model_uri: str, model_name: str, uri
             if frame["skt"].isna().all():
                 raise InputError(lake.era_timevar, f"{month} is not ingested (no skt at {reader.times[block[0]]})")
             x = ((frame[features].astype(np.float64) - mean) / std).to_numpy(np.float32)
-            predicted = np.asarray(model.predict(x), dtype=np.float32).reshape(block.size, land.size)
+            predicted = np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32).reshape(block.size, land.size)
             values = np.full((block.size, size), np.nan, dtype=np.float32)
             values[:, land] = predicted
             output[start : start + block.size, :] = values

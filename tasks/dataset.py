@@ -26,7 +26,7 @@ def build_ml_ready(lake_root: str, recipe: str, name: str) -> dict[str, Any]:
         table=[{"split": s, "months": ", ".join(ready.months[s]), "rows": ready.rows[s]} for s in dataset.SPLITS],
         description=f"ML-ready set {name}: {len(ready.features)} features, dropped as constant: {', '.join(ready.dropped_constant) or '-'}",
     )
-    return {"directory": ready.directory, "rows": ready.rows, "features": len(ready.features)}
+    return {"directory": ready.directory, "rows": ready.rows, "months": ready.months, "features": len(ready.features)}
 
 
 @task(name="validate-ml-ready", tags=["quality", "ml"], task_run_name="validate-ml-ready-{name}", **VALIDATION_TASK_OPTIONS)

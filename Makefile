@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv demo test bench-ingest bench-join bench-validation clean
+.PHONY: venv demo test bench-ingest bench-join bench-train bench-validation clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,9 @@ bench-ingest: venv
 
 bench-join: venv
 	$(BIN)/python benchmarks/bench_join.py
+
+bench-train: venv
+	$(BIN)/python -m benchmarks.bench_train
 
 bench-validation: venv
 	$(BIN)/python -m benchmarks.bench_validation

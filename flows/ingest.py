@@ -13,17 +13,22 @@ from tasks.quality import validate_era_month
 
 @flow(name="ml4l-ingest", log_prints=True)
 def ingest_flow(
-    recipe: str = "demo", months: list[str] | None = None, lake_root: str | None = None, lake_block: str | None = None
+    recipe: str = "demo",
+    months: list[str] | None = None,
+    refresh_constants: bool = True,
+    lake_root: str | None = None,
+    lake_block: str | None = None,
 ) -> dict[str, str]:
     """Create the ERA store for the recipe's period if needed, ingest the constants and every month.
 
-    Each month's GRIB is validated first (suite ``expectations/era_month.yaml``); a month
+    ``refresh_constants`` False keeps an existing constants store (the monthly
+    pipeline's choice). Each month's GRIB is validated first (suite ``expectations/era_month.yaml``); a month
     that fails is quarantined and not ingested. A month that fails does not stop the
     others; the flow fails at the end, naming it.
     """
     lake = resolve_lake(lake_root, lake_block)
     store = create_store(lake.root, recipe)
-    constants = ingest_constants.submit(lake.root)
+    constants = ingest_constants.submit(lake.root, refresh_constants)
     # the ERA suite counts NaN over land, so the land mask goes in first
     checks = {m: validate_era_month.submit(lake.root, recipe, m, wait_for=[constants]) for m in months_of(recipe, months)}
     wait(list(checks.values()))

@@ -59,8 +59,14 @@ def create_timevar_store(lake: Lake, grid_name: str, period: Period) -> str:
     """Create the empty time-variable store covering ``period`` (no-op if it already matches).
 
     Every variable is float32 ``(time, cell)`` in chunks of one hour by all cells,
-    the read pattern of the join; unwritten hours read as NaN.
+    the read pattern of the join; unwritten hours read as NaN. Concurrent callers
+    are serialised, so only one creates it.
     """
+    with lake.lock("era-timevar"):
+        return _create_timevar_store(lake, grid_name, period)
+
+
+def _create_timevar_store(lake: Lake, grid_name: str, period: Period) -> str:
     import dask.array as da
 
     g = grid(grid_name)
@@ -197,10 +203,21 @@ def _single_field(lake: Lake, path: str) -> tuple[Grid, np.ndarray]:
     return found.grid, decode(lake.local(path), found.messages)[0]
 
 
-def ingest_constants(lake: Lake) -> str:
+def ingest_constants(lake: Lake, refresh: bool = True) -> str:
     """Write climate V15 and V20 (``<name>_v15``, ``<name>_v20``), the monthly lake cover
     ``clake(month, cell)`` and ``cl_saline(cell)`` to the constants store, replacing it whole
-    (:meth:`~ml4l.lake.Lake.replace_whole`)."""
+    (:meth:`~ml4l.lake.Lake.replace_whole`); one writer at a time.
+
+    With ``refresh`` False an existing store is kept, so that readers of other
+    months never see it swapped.
+    """
+    with lake.lock("era-constants"):
+        if not refresh and lake.fs.exists(lake.path("era", "constants.zarr", "zarr.json")):
+            return lake.era_constants
+        return _ingest_constants(lake)
+
+
+def _ingest_constants(lake: Lake) -> str:
     data_vars: dict[str, tuple[tuple[str, ...], np.ndarray, dict[str, object]]] = {}
     grids: dict[str, Grid] = {}
     for version in (15, 20):

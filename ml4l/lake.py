@@ -12,16 +12,19 @@ Layout (relative to the root)::
     era/timevar.zarr                                 ERA time-variable fields, (time, cell)
     era/constants.zarr                               ERA constants, (cell) and (month, cell)
     era/_complete/YYYY-MM.json                       written last by a month's ingest
+    status/monthly/YYYY-MM.json                      written last by a month's pipeline, once valid
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import posixpath
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -112,6 +115,25 @@ class Lake:
         if self.is_local:
             return path
         return fsspec.open_local(f"simplecache::{path}")
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the exclusive lock ``name`` of this lake (an OS file lock, freed if the holder dies).
+
+        Lock files live under ``<root>/.locks`` for a local lake, else in a local
+        directory keyed by the root: a remote lake is locked per machine only.
+        """
+        if self.is_local:
+            directory = Path(self.root) / ".locks"
+        else:
+            directory = Path(os.environ.get("TMPDIR", "/tmp")) / "ml4l-locks" / self.root.replace("://", "_").replace("/", "_")
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / f"{name}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def replace_whole(self, target: str) -> Iterator[str]:

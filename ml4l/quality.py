@@ -11,12 +11,9 @@ and a later passing validation of the same key clears it.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,18 +192,6 @@ def docs_index(lake: Lake) -> Path:
     return reports_dir(lake) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """One GX writer at a time per lake: tasks of parallel flows share the file context and site."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def widened(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with 32-bit numbers as 64-bit: GX 1.24 vectorises range checks only for int64 and float64."""
     narrow = {name: np.float64 if kind.kind == "f" else np.int64 for name, kind in table.dtypes.items()
@@ -222,7 +207,7 @@ def validate(lake: Lake, dataset: str, key: str, table: pd.DataFrame, parameters
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     root = reports_dir(lake)
     name = f"{dataset} {key}"
-    with _locked(root):
+    with lake.lock("gx-reports"):  # tasks of parallel flows share the file context and site
         context = gx.get_context(mode="file", project_root_dir=str(root))
         context.variables.progress_bars = {"globally": False}
         suite = context.suites.add_or_update(_gx_suite(load_suite(dataset)))
@@ -269,13 +254,14 @@ def _failure(result: Any) -> FailedExpectation:
 # ---- quarantine ----
 
 
-def _marker(lake: Lake, dataset: str, key: str) -> str:
+def quarantine_path(lake: Lake, dataset: str, key: str) -> str:
+    """Where the quarantine record of ``dataset``/``key`` lives."""
     return lake.path("quarantine", dataset, f"{key}.json")
 
 
 def quarantine(lake: Lake, dataset: str, key: str, reason: str, failed: list[FailedExpectation] | None = None, docs: str | None = None) -> str:
     """Record ``dataset``/``key`` as quarantined; returns the marker's path."""
-    marker = _marker(lake, dataset, key)
+    marker = quarantine_path(lake, dataset, key)
     lake.fs.makedirs(marker.rsplit("/", 1)[0], exist_ok=True)
     record = {
         "dataset": dataset,
@@ -292,7 +278,7 @@ def quarantine(lake: Lake, dataset: str, key: str, reason: str, failed: list[Fai
 
 def clear_quarantine(lake: Lake, dataset: str, key: str) -> bool:
     """Lift the quarantine of ``dataset``/``key``; whether there was one."""
-    marker = _marker(lake, dataset, key)
+    marker = quarantine_path(lake, dataset, key)
     if lake.fs.exists(marker):
         lake.fs.rm(marker)
         return True
@@ -310,7 +296,7 @@ def quarantined(lake: Lake) -> list[dict[str, Any]]:
 
 def refuse_quarantined(lake: Lake, dataset: str, key: str) -> None:
     """Raise :class:`QuarantinedError` naming the failed expectations if ``dataset``/``key`` is quarantined."""
-    marker = _marker(lake, dataset, key)
+    marker = quarantine_path(lake, dataset, key)
     if lake.fs.exists(marker):
         with lake.fs.open(marker) as source:
             record = json.load(source)

@@ -21,9 +21,9 @@ def create_store(lake_root: str, recipe: str) -> str:
 
 
 @task(name="ingest-era-constants", tags=["era", "io"], **IO_TASK_OPTIONS)
-def ingest_constants(lake_root: str) -> str:
-    """Ingest the V15/V20 constants and the lake files; returns the store path."""
-    return era_store.ingest_constants(Lake(lake_root))
+def ingest_constants(lake_root: str, refresh: bool = True) -> str:
+    """Ingest the V15/V20 constants and the lake files (kept if present and not ``refresh``); returns the store path."""
+    return era_store.ingest_constants(Lake(lake_root), refresh)
 
 
 @task(name="ingest-era-month", tags=["era", "io"], task_run_name="ingest-era-{month}", **IO_TASK_OPTIONS)

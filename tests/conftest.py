@@ -29,6 +29,15 @@ requires_gpu = pytest.mark.skipif(importlib.util.find_spec("cupy") is None, reas
 
 
 @pytest.fixture(scope="session")
+def prefect_server():
+    """One temporary Prefect server (SQLite) for every in-process flow test."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="session")
 def tiny_recipe_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("recipes") / "tiny.yaml"
     path.write_text(yaml.safe_dump(TINY))

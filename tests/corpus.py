@@ -1,12 +1,18 @@
-"""Helpers that corrupt sample inputs the way real ones go wrong; shared by the ingest and quality tests."""
+"""Helpers that corrupt sample inputs the way real ones go wrong, and write large random sets; shared by tests and benchmarks."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import eccodes
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ml4l.dataset import SHARD_ROWS, TARGET
+from ml4l.lake import Lake
 
 
 def rewrite(path: str, keep: Callable[[int, int], bool]) -> None:
@@ -51,3 +57,17 @@ def append_first_message(path: str) -> None:
         eccodes.codes_release(handle)
     with open(path, "ab") as out:
         out.write(first)
+
+
+def write_random_ml_ready(lake: Lake, name: str, shards: int, features: int) -> int:
+    """Write ``ml/<name>/train.parquet`` of random rows, ``shards`` row groups of SHARD_ROWS; returns the feature bytes."""
+    names = [f"f{i}" for i in range(features)]
+    directory = Path(lake.path("ml", name))
+    directory.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    with pq.ParquetWriter(directory / "train.parquet", pa.schema([(n, pa.float32()) for n in [*names, TARGET]])) as writer:
+        for _ in range(shards):
+            columns = rng.normal(size=(features + 1, SHARD_ROWS)).astype(np.float32)
+            writer.write_table(pa.table(dict(zip([*names, TARGET], columns, strict=True))), row_group_size=SHARD_ROWS)
+    (directory / "normalisation.json").write_text(json.dumps({"features": names}))
+    return shards * SHARD_ROWS * features * 4

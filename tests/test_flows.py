@@ -19,14 +19,6 @@ from ml4l.lake import Lake
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
 def test_ingest_flow_writes_both_stores(prefect_server, raw_lake: Lake, tiny_recipe_path: Path, tiny_recipe: Recipe) -> None:
     from flows.ingest import ingest_flow
 

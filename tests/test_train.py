@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from corpus import write_random_ml_ready
 from ml4l.config import SplitConfig
-from ml4l.dataset import SHARD_ROWS, TARGET, build_ml_ready, read_normalisation, read_split, shard_count
+from ml4l.dataset import TARGET, build_ml_ready, read_normalisation, read_split, shard_count
 from ml4l.evaluation import error_metrics
 from ml4l.lake import Lake
 from ml4l.train import CHAMPION, TrainConfig, least_squares, stream_split, train_and_log
@@ -109,27 +110,10 @@ _MEMORY_PROBE = textwrap.dedent(
 )
 
 
-def _write_big_set(lake: Lake, shards: int, features: int) -> int:
-    """An ML-ready set ``big`` of random rows, ``shards`` row groups of SHARD_ROWS rows; returns its bytes of features."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    names = [f"f{i}" for i in range(features)]
-    directory = Path(lake.path("ml", "big"))
-    directory.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    with pq.ParquetWriter(directory / "train.parquet", pa.schema([(n, pa.float32()) for n in [*names, TARGET]])) as writer:
-        for _ in range(shards):
-            columns = rng.normal(size=(features + 1, SHARD_ROWS)).astype(np.float32)
-            writer.write_table(pa.table(dict(zip([*names, TARGET], columns, strict=True))), row_group_size=SHARD_ROWS)
-    (directory / "normalisation.json").write_text(json.dumps({"features": names}))
-    return shards * SHARD_ROWS * features * 4
-
-
 def test_streaming_trains_on_more_shards_than_fit_the_memory_cap(tmp_path: Path) -> None:
     """Training streams 24 shards (~400 MB of float32 features) under a 160 MB cap; loading them whole breaks it."""
     lake = Lake(str(tmp_path / "lake"))
-    size_mb = _write_big_set(lake, shards=24, features=64) / 2**20
+    size_mb = write_random_ml_ready(lake, "big", shards=24, features=64) / 2**20
     cap_mb = 160.0
     assert shard_count(lake, "train", "big") == 24 and size_mb > 2 * cap_mb
 

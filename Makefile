@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv demo test bench-ingest bench-join bench-train bench-validation clean
+.PHONY: venv demo test up down mlflow-ui browser bench-ingest bench-join bench-train bench-validation clean
 
 venv: $(STAMP)
 
@@ -24,8 +24,24 @@ $(STAMP): requirements.lock pyproject.toml
 demo: venv
 	$(BIN)/ml4l demo
 
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The local platform on 127.0.0.1: Prefect server (:4200), worker, blocks, deployments, MLflow UI (:5000)
+up: venv
+	$(BIN)/python deployments/local_platform.py up
+
+down:
+	$(BIN)/python deployments/local_platform.py down
+
+# The MLflow UI alone, on the lake's store
+mlflow-ui: venv
+	$(BIN)/mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(CURDIR)/lake/mlflow/mlflow.db
+
+# Debian's Chromium and ChromeDriver, for the UI tests
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver)
 
 bench-ingest: venv
 	$(BIN)/python benchmarks/bench_ingest.py
@@ -40,4 +56,4 @@ bench-validation: venv
 	$(BIN)/python -m benchmarks.bench_validation
 
 clean:
-	rm -rf $(VENV) lake .prefect
+	rm -rf $(VENV) lake .prefect .platform

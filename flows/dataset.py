@@ -7,11 +7,12 @@ from typing import Any
 from prefect import flow
 
 from blocks.lake import resolve_lake
+from flows.common import NameParameter
 from tasks.dataset import build_ml_ready, validate_ml_ready
 
 
 @flow(name="ml4l-dataset", log_prints=True)
-def dataset_flow(recipe: str = "demo", name: str = "default", lake_root: str | None = None, lake_block: str | None = None) -> dict[str, Any]:
+def dataset_flow(recipe: str = "demo", name: NameParameter = "default", lake_root: str | None = None, lake_block: str | None = None) -> dict[str, Any]:
     """Build ``ml/<name>/`` and validate it (``expectations/ml_ready.yaml``); returns its summary.
 
     Quarantined joined months are refused; a set that fails validation is quarantined as ``ml_ready/<name>``.

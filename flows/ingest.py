@@ -6,7 +6,7 @@ from prefect import flow
 from prefect.futures import PrefectFuture, wait
 
 from blocks.lake import resolve_lake
-from flows.common import months_of, settle
+from flows.common import MonthParameter, months_of, settle
 from tasks.era import create_store, ingest_constants, ingest_month
 from tasks.quality import validate_era_month
 
@@ -14,7 +14,7 @@ from tasks.quality import validate_era_month
 @flow(name="ml4l-ingest", log_prints=True)
 def ingest_flow(
     recipe: str = "demo",
-    months: list[str] | None = None,
+    months: list[MonthParameter] | None = None,
     refresh_constants: bool = True,
     lake_root: str | None = None,
     lake_block: str | None = None,

@@ -8,7 +8,7 @@ from prefect import flow
 from prefect.futures import PrefectFuture, wait
 
 from blocks.lake import resolve_lake
-from flows.common import months_of, settle
+from flows.common import MonthParameter, months_of, settle
 from ml4l.join import discard_staging, staging_path
 from tasks.join import finalize_month, join_day, month_days
 from tasks.quality import quarantine, validate_joined_month, validate_modis_day
@@ -16,7 +16,7 @@ from tasks.quality import quarantine, validate_joined_month, validate_modis_day
 
 @flow(name="ml4l-join", log_prints=True)
 def join_flow(
-    recipe: str = "demo", months: list[str] | None = None, lake_root: str | None = None, lake_block: str | None = None
+    recipe: str = "demo", months: list[MonthParameter] | None = None, lake_root: str | None = None, lake_block: str | None = None
 ) -> dict[str, dict[str, Any]]:
     """Join every requested month; returns each month's summary.
 

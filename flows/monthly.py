@@ -10,6 +10,7 @@ from prefect.runtime import flow_run
 
 from blocks.compute import resolve_compute
 from blocks.lake import resolve_lake
+from flows.common import MonthParameter
 from flows.ingest import ingest_flow
 from flows.join import join_flow
 from flows.predict import predict_flow
@@ -35,7 +36,7 @@ def _champion_exists(lake_root: str, mlflow_block: str | None) -> bool:
 
 @flow(name="ml4l-monthly", log_prints=True)
 def monthly_flow(
-    month: str | None = None,
+    month: MonthParameter | None = None,
     recipe: str = "demo",
     force: bool = False,
     predict: bool = True,
@@ -60,6 +61,9 @@ def monthly_flow(
             print(f"{month} is complete and valid ({status.ledger_path(lake, month)}); skipped (force=True recomputes it)")
             return {"month": month, "skipped": True}
         status.forget(lake, month)
+        swept = status.sweep(lake, month)  # debris of a run killed mid-month; the lock says no one else is writing it
+        if swept:
+            print(f"removed {len(swept)} leftovers of an interrupted run of {month}: {', '.join(swept)}")
         ingest_flow.with_options(task_runner=runner)(recipe=recipe, months=[month], refresh_constants=force, lake_root=lake.root)
         joined = join_flow.with_options(task_runner=runner)(recipe=recipe, months=[month], lake_root=lake.root)
         predicted = None
@@ -74,8 +78,8 @@ def monthly_flow(
 
 @flow(name="ml4l-backfill", log_prints=True)
 def backfill_flow(
-    start: str,
-    end: str,
+    start: MonthParameter,
+    end: MonthParameter,
     recipe: str = "demo",
     force: bool = False,
     max_concurrent_months: int = 2,

@@ -8,7 +8,7 @@ from prefect import flow
 
 from blocks.lake import resolve_lake
 from blocks.mlflow import resolve_tracking
-from flows.common import months_of, settle
+from flows.common import MonthParameter, NameParameter, months_of, settle
 from ml4l.train import CHAMPION
 from tasks.train import predict_month
 
@@ -16,8 +16,8 @@ from tasks.train import predict_month
 @flow(name="ml4l-predict", log_prints=True)
 def predict_flow(
     recipe: str = "demo",
-    months: list[str] | None = None,
-    model_name: str | None = None,
+    months: list[MonthParameter] | None = None,
+    model_name: NameParameter | None = None,
     alias: str = CHAMPION,
     lake_root: str | None = None,
     lake_block: str | None = None,

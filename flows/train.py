@@ -8,14 +8,15 @@ from prefect import flow
 
 from blocks.lake import resolve_lake
 from blocks.mlflow import resolve_tracking
+from flows.common import NameParameter
 from tasks.train import train_model
 
 
 @flow(name="ml4l-train", log_prints=True)
 def train_flow(
     recipe: str = "demo",
-    name: str = "default",
-    model_name: str | None = None,
+    name: NameParameter = "default",
+    model_name: NameParameter | None = None,
     overrides: dict[str, Any] | None = None,
     lake_root: str | None = None,
     lake_block: str | None = None,

@@ -212,6 +212,7 @@ def ingest_constants(lake: Lake, refresh: bool = True) -> str:
     months never see it swapped.
     """
     with lake.lock("era-constants"):
+        lake.remove_stale_staging(lake.era_constants)
         if not refresh and lake.fs.exists(lake.path("era", "constants.zarr", "zarr.json")):
             return lake.era_constants
         return _ingest_constants(lake)

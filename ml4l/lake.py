@@ -135,6 +135,17 @@ class Lake:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def remove_stale_staging(self, target: str) -> list[str]:
+        """Remove what a killed :meth:`replace_whole` of ``target`` left; returns the removed paths.
+
+        Only safe while holding a lock that keeps other writers of ``target`` out.
+        """
+        parent, name = target.rsplit("/", 1)
+        stale = self.fs.glob(f"{parent}/.{name}.tmp-*") + self.fs.glob(f"{parent}/.{name}.old-*")
+        for path in stale:
+            self.fs.rm(path, recursive=True)
+        return list(stale)
+
     @contextlib.contextmanager
     def replace_whole(self, target: str) -> Iterator[str]:
         """Yield a hidden staging path beside ``target``; on success swap it in for ``target``.

@@ -53,6 +53,21 @@ def forget(lake: Lake, month: Month) -> None:
         lake.fs.rm(ledger_path(lake, month))
 
 
+def sweep(lake: Lake, month: Month) -> list[str]:
+    """Remove hidden staging left by a run of ``month`` that was killed; returns what was removed.
+
+    Call it holding the month's lock: then nothing else is writing these.
+    """
+    removed = lake.remove_stale_staging(month_path(lake, month))
+    for path in [*lake.fs.glob(lake.path("joined", "_staging", f"{check_month(month)}-*")), f"{ledger_path(lake, month)}.tmp"]:
+        if lake.fs.exists(path):
+            lake.fs.rm(path, recursive=True)
+            removed.append(path)
+    for model in lake.fs.glob(lake.path("predictions", "*")):
+        removed += lake.remove_stale_staging(f"{model}/{month}.zarr")
+    return removed
+
+
 def previous_month(moment: datetime | pd.Timestamp) -> Month:
     """The calendar month before ``moment``'s, on ``moment``'s own clock (a run early in a month processes the one before)."""
     stamp = pd.Timestamp(moment)

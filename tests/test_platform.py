@@ -236,10 +236,13 @@ def test_mlflow_ui_shows_the_run_its_metrics_model_and_plots(joined_lake: Lake, 
 
         experiment = run["info"]["experiment_id"]
         browser.get(f"{server.mlflow_url}/#/experiments/{experiment}/runs/{trained.run_id}")
-        clickable(browser, "//*[contains(normalize-space(text()), 'test_mae')]", timeout=90)
+        metric = clickable(browser, "//a[normalize-space(.)='test_mae']", timeout=90)
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", metric)
         browser.save_screenshot(str(SCREENSHOTS / "mlflow-ui-run.png"))
         browser.get(f"{server.mlflow_url}/#/experiments/{experiment}/runs/{trained.run_id}/artifacts/plots/error_map.png")
-        clickable(browser, "//img", timeout=90)
+        clickable(browser, "//*[normalize-space(text())='plots/error_map.png']", timeout=90)
+        clickable(browser, "//img[starts-with(@src, 'blob:')]", timeout=90)
+        time.sleep(2)  # let the image paint before the screenshot
         browser.save_screenshot(str(SCREENSHOTS / "mlflow-ui-error-map.png"))
     finally:
         server.stop("mlflow")

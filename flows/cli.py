@@ -167,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ml4l`` command."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices drown the run's output
     # the temporary server takes ~30 s to start on a 2-core machine; Prefect's default wait is 20 s
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     try:

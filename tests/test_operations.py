@@ -91,3 +91,16 @@ def test_two_overlapping_backfills_at_once_corrupt_nothing(prefect_server, raw_l
     february = [states[label].result()["2019-02"]["skipped"] for label in ("a", "b")]
     assert sorted(february) == [False, True]  # computed once; the other run waited, then found it complete
     assert_same_outputs(raw_lake, ingested_lake, reference_outputs(ingested_lake, ["2019-01", "2019-02"]))
+
+
+def test_monthly_pipeline_on_an_existing_dask_scheduler(prefect_server, raw_lake: Lake, tiny_recipe_path: Path) -> None:
+    """The compute parameter takes a scheduler address: the tasks run on that cluster's workers."""
+    from distributed import Client, LocalCluster
+
+    from flows.monthly import monthly_flow
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        result = monthly_flow(month="2019-02", recipe=str(tiny_recipe_path), compute=cluster.scheduler_address, lake_root=raw_lake.root)
+        assert not result["skipped"] and status.month_complete(raw_lake, "2019-02")
+        prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+        assert any("ingest" in p for p in prefixes) and any("join" in p for p in prefixes), prefixes

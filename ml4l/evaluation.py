@@ -1,7 +1,7 @@
 """Evaluation on a test split: error metrics overall and by surface category, permutation importance, plots.
 
-Errors are prediction minus MODIS, in K. The plots are matplotlib figures (Agg
-backend) that the training run logs to MLflow.
+Errors are prediction minus MODIS, in K. The plots are matplotlib ``Figure`` objects,
+made without pyplot so none stays open, that the training run logs to MLflow.
 """
 
 from __future__ import annotations
@@ -69,12 +69,10 @@ def permutation_importance(
 
 
 def _figure(width: float = 6.0, height: float = 4.0) -> tuple[Any, Any]:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(width, height), constrained_layout=True)
+    figure = Figure(figsize=(width, height), layout="constrained")  # not pyplot: nothing is kept open afterwards
+    return figure, figure.subplots()
 
 
 def learning_curve_figure(history: dict[str, list[float]]) -> Any:

@@ -10,28 +10,14 @@ from prefect.runtime import flow_run
 
 from blocks.compute import resolve_compute
 from blocks.lake import resolve_lake
+from blocks.mlflow import resolve_tracking
 from flows.common import MonthParameter
 from flows.ingest import ingest_flow
 from flows.join import join_flow
 from flows.predict import predict_flow
 from ml4l import status
 from ml4l.config import check_month
-
-
-def _champion_exists(lake_root: str, mlflow_block: str | None) -> bool:
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from blocks.mlflow import resolve_tracking
-    from ml4l.lake import Lake
-    from ml4l.train import CHAMPION
-
-    uri, name = resolve_tracking(Lake(lake_root), mlflow_block)
-    try:
-        mlflow.MlflowClient(tracking_uri=uri).get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return False
-    return True
+from ml4l.train import champion_version
 
 
 @flow(name="ml4l-monthly", log_prints=True)
@@ -67,7 +53,8 @@ def monthly_flow(
         ingest_flow.with_options(task_runner=runner)(recipe=recipe, months=[month], refresh_constants=force, lake_root=lake.root)
         joined = join_flow.with_options(task_runner=runner)(recipe=recipe, months=[month], lake_root=lake.root)
         predicted = None
-        if predict and _champion_exists(lake.root, mlflow_block):
+        uri, model_name = resolve_tracking(lake, mlflow_block)
+        if predict and champion_version(model_name, uri) is not None:
             predicted = predict_flow.with_options(task_runner=runner)(recipe=recipe, months=[month], lake_root=lake.root,
                                                                       mlflow_block=mlflow_block)[month]
         record = {"joined": joined[month], "predictions": predicted, "flow_run": str(flow_run.id)}

@@ -8,7 +8,7 @@ from prefect import flow
 
 from blocks.lake import resolve_lake
 from flows.common import MonthParameter, months_of, settle
-from ml4l.join import month_path
+from ml4l.join import table_path
 from tasks.quality import validate_era_month, validate_joined_month
 
 
@@ -24,7 +24,7 @@ def validate_flow(
     futures = {}
     for month in months_of(recipe, months):
         futures[f"era_month {month}"] = validate_era_month.submit(lake.root, recipe, month)
-        if lake.fs.exists(f"{month_path(lake, month)}/part-0.parquet"):
+        if lake.fs.exists(table_path(lake, month)):
             futures[f"joined_month {month}"] = validate_joined_month.submit(lake.root, recipe, month)
     settle(futures)
     results = {key: future.result() for key, future in futures.items()}

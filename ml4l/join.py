@@ -352,7 +352,12 @@ def join_month(lake: Lake, month: Month, config: JoinConfig = JoinConfig()) -> M
         discard_staging(lake, staging)
 
 
+def table_path(lake: Lake, month: Month) -> str:
+    """The Parquet file of a joined month."""
+    return f"{month_path(lake, month)}/part-0.parquet"
+
+
 def read_joined(lake: Lake, month: Month) -> pd.DataFrame:
     """A joined month as a DataFrame."""
-    with lake.fs.open(f"{month_path(lake, month)}/part-0.parquet", "rb") as source:
+    with lake.fs.open(table_path(lake, month), "rb") as source:
         return pd.read_parquet(source)

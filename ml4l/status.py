@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from ml4l.config import check_month
-from ml4l.join import month_path
+from ml4l.join import month_path, table_path
 from ml4l.lake import Lake
 from ml4l.quality import quarantine_path
 from ml4l.types import Month
@@ -31,7 +31,7 @@ def month_complete(lake: Lake, month: Month) -> bool:
     return (
         fs.exists(ledger_path(lake, month))
         and fs.exists(lake.era_month_marker(month))
-        and fs.exists(f"{month_path(lake, month)}/part-0.parquet")
+        and fs.exists(table_path(lake, month))
         and not any(fs.exists(quarantine_path(lake, dataset, month)) for dataset in ("era_month", "joined_month"))
     )
 

@@ -11,6 +11,7 @@ least squares on the same features).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -115,7 +116,7 @@ def stream_split(lake: Lake, split: str, name: str, features: list[str], batch_s
     import tensorflow as tf
 
     columns = [*features, TARGET]
-    passes = iter(range(1 << 62))
+    passes = itertools.count()
 
     count = shard_count(lake, split, name)
     rows_total = split_rows(lake, split, name)
@@ -257,6 +258,17 @@ def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = Train
     return TrainResult(run.info.run_id, info.model_uri, version, champion, metrics, uri)
 
 
+def champion_version(model_name: str, uri: str | None = None) -> Any | None:
+    """The registered version that ``champion`` points to, or None; ``uri`` defaults to the current tracking URI."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.MlflowClient(tracking_uri=uri).get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+
+
 def _promote(model_name: str, version: str | None, test_mae: float) -> bool:
     """Move ``champion`` to ``version`` if it beats the current champion's test MAE."""
     import mlflow
@@ -265,10 +277,10 @@ def _promote(model_name: str, version: str | None, test_mae: float) -> bool:
     if version is None:
         return False
     client = mlflow.MlflowClient()
+    current = champion_version(model_name)
     try:
-        current = client.get_model_version_by_alias(model_name, CHAMPION)
-        best = client.get_run(current.run_id).data.metrics["test_mae"]
-    except MlflowException:
+        best = client.get_run(current.run_id).data.metrics["test_mae"] if current is not None else float("inf")
+    except MlflowException:  # the champion's run is gone
         best = float("inf")
     if test_mae < best:
         client.set_registered_model_alias(model_name, CHAMPION, version)

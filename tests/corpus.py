@@ -1,4 +1,4 @@
-"""Helpers that corrupt sample inputs the way real ones go wrong, and write large random sets; shared by tests and benchmarks."""
+"""Helpers shared by tests and benchmarks: corrupt sample inputs the way real ones go wrong, write large random sets, compare lakes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from pathlib import Path
 import eccodes
 import numpy as np
 import pyarrow as pa
+import pandas as pd
 import pyarrow.parquet as pq
+import xarray as xr
 
+from ml4l.config import JoinConfig
 from ml4l.dataset import SHARD_ROWS, TARGET
+from ml4l.join import join_month, read_joined
 from ml4l.lake import Lake
 
 
@@ -71,3 +75,15 @@ def write_random_ml_ready(lake: Lake, name: str, shards: int, features: int) -> 
             writer.write_table(pa.table(dict(zip([*names, TARGET], columns, strict=True))), row_group_size=SHARD_ROWS)
     (directory / "normalisation.json").write_text(json.dumps({"features": names}))
     return shards * SHARD_ROWS * features * 4
+
+
+def assert_equals_uninterrupted(lake: Lake, ingested: Lake, months: list[str], join: JoinConfig) -> None:
+    """``lake``'s joined months and ERA store equal the library's own join of ``ingested``, and no staging is left."""
+    for month in months:
+        join_month(ingested, month, join)
+        pd.testing.assert_frame_equal(read_joined(lake, month), read_joined(ingested, month))
+    got, want = xr.open_zarr(lake.era_timevar), xr.open_zarr(ingested.era_timevar)
+    for name in want.data_vars:
+        np.testing.assert_array_equal(got[name].values, want[name].values)
+    root = Path(lake.root)
+    assert not [*root.rglob(".*.tmp-*"), *root.rglob(".*.old-*"), *(root / "joined" / "_staging").glob("*")]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 
+from corpus import assert_equals_uninterrupted
 from ml4l import status
-from ml4l.join import join_month, read_joined
+from ml4l.config import Recipe
 from ml4l.lake import Lake
 
 
@@ -21,10 +20,6 @@ def test_previous_month_of_a_scheduled_time() -> None:
     assert status.month_range("2019-11", "2020-02") == ["2019-11", "2019-12", "2020-01", "2020-02"]
     with pytest.raises(ValueError, match="before it starts"):
         status.month_range("2020-02", "2019-11")
-
-
-def hidden_leftovers(lake: Lake) -> list[str]:
-    return [str(p) for p in Path(lake.root).rglob(".*.tmp-*")] + [str(p) for p in Path(lake.root).rglob(".*.old-*")]
 
 
 def test_monthly_pipeline_skips_a_complete_month_and_force_recomputes_it(prefect_server, raw_lake: Lake, tiny_recipe_path: Path) -> None:
@@ -42,37 +37,17 @@ def test_monthly_pipeline_skips_a_complete_month_and_force_recomputes_it(prefect
     assert not status.month_complete(raw_lake, "2019-01")
 
 
-def reference_outputs(ingested_lake: Lake, months: list[str]) -> dict[str, pd.DataFrame]:
-    for month in months:
-        join_month(ingested_lake, month, _tiny_join())
-    return {month: read_joined(ingested_lake, month) for month in months}
-
-
-def _tiny_join():  # the tiny recipe's join section
-    from conftest import TINY
-    from ml4l.config import JoinConfig
-
-    return JoinConfig(**TINY["join"])
-
-
-def assert_same_outputs(lake: Lake, reference_lake: Lake, reference: dict[str, pd.DataFrame]) -> None:
-    for month, expected in reference.items():
-        pd.testing.assert_frame_equal(read_joined(lake, month), expected)
-    got, want = xr.open_zarr(lake.era_timevar), xr.open_zarr(reference_lake.era_timevar)
-    for name in want.data_vars:
-        np.testing.assert_array_equal(got[name].values, want[name].values)
-    assert hidden_leftovers(lake) == []
-
-
-def test_backfill_on_a_dask_local_cluster_equals_the_library(prefect_server, raw_lake: Lake, ingested_lake: Lake, tiny_recipe_path: Path) -> None:
+def test_backfill_on_a_dask_local_cluster_equals_the_library(prefect_server, raw_lake: Lake, ingested_lake: Lake, tiny_recipe_path: Path,
+                                                              tiny_recipe: Recipe) -> None:
     from flows.monthly import backfill_flow
 
     results = backfill_flow(start="2019-01", end="2019-02", recipe=str(tiny_recipe_path), compute="dask-local", lake_root=raw_lake.root)
     assert sorted(results) == ["2019-01", "2019-02"] and not any(r["skipped"] for r in results.values())
-    assert_same_outputs(raw_lake, ingested_lake, reference_outputs(ingested_lake, ["2019-01", "2019-02"]))
+    assert_equals_uninterrupted(raw_lake, ingested_lake, ["2019-01", "2019-02"], tiny_recipe.join)
 
 
-def test_two_overlapping_backfills_at_once_corrupt_nothing(prefect_server, raw_lake: Lake, ingested_lake: Lake, tiny_recipe_path: Path) -> None:
+def test_two_overlapping_backfills_at_once_corrupt_nothing(prefect_server, raw_lake: Lake, ingested_lake: Lake, tiny_recipe_path: Path,
+                                                           tiny_recipe: Recipe) -> None:
     from flows.monthly import backfill_flow
 
     outcomes: dict[str, object] = {}
@@ -90,7 +65,7 @@ def test_two_overlapping_backfills_at_once_corrupt_nothing(prefect_server, raw_l
     assert all(state.is_completed() for state in states.values()), {k: v.message for k, v in states.items()}
     february = [states[label].result()["2019-02"]["skipped"] for label in ("a", "b")]
     assert sorted(february) == [False, True]  # computed once; the other run waited, then found it complete
-    assert_same_outputs(raw_lake, ingested_lake, reference_outputs(ingested_lake, ["2019-01", "2019-02"]))
+    assert_equals_uninterrupted(raw_lake, ingested_lake, ["2019-01", "2019-02"], tiny_recipe.join)
 
 
 def test_monthly_pipeline_on_an_existing_dask_scheduler(prefect_server, raw_lake: Lake, tiny_recipe_path: Path) -> None:

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import numpy as np
-import pandas as pd
 import pytest
-import xarray as xr
 
+from corpus import assert_equals_uninterrupted
 from deployments.local_platform import Platform
 from ml4l import status
+from ml4l.config import Recipe
 from ml4l.join import read_joined
 from ml4l.lake import Lake
 
@@ -115,11 +114,8 @@ def test_monthly_deployment_completes_through_a_transient_failure(client: Any, p
 
 
 def test_backfill_killed_with_its_worker_resumes_to_the_same_outputs(client: Any, platform: Platform, tiny_recipe_path: Path,
-                                                                    ingested_lake: Lake) -> None:
+                                                                    tiny_recipe: Recipe, ingested_lake: Lake) -> None:
     from prefect.states import Crashed
-
-    from ml4l.config import load_recipe
-    from ml4l.join import join_month
 
     lake = Lake(str(platform.lake))
     shutil.rmtree(platform.lake / "status", ignore_errors=True)  # recompute every month
@@ -139,14 +135,7 @@ def test_backfill_killed_with_its_worker_resumes_to_the_same_outputs(client: Any
     assert second.state.is_completed(), second.state.message
     assert status.month_complete(lake, "2019-02")
 
-    join = load_recipe(tiny_recipe_path).join
-    for month in ("2019-01", "2019-02"):
-        join_month(ingested_lake, month, join)
-        pd.testing.assert_frame_equal(read_joined(lake, month), read_joined(ingested_lake, month))
-    got, want = xr.open_zarr(lake.era_timevar), xr.open_zarr(ingested_lake.era_timevar)
-    for name in want.data_vars:
-        np.testing.assert_array_equal(got[name].values, want[name].values)
-    assert not list(platform.lake.rglob(".*.tmp-*")) and not list((platform.lake / "joined" / "_staging").glob("*"))
+    assert_equals_uninterrupted(lake, ingested_lake, ["2019-01", "2019-02"], tiny_recipe.join)
 
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output"

@@ -109,9 +109,29 @@ def _run_quarantine(args: argparse.Namespace) -> Any:
 
 
 def _run_demo(args: argparse.Namespace) -> Any:
-    from flows.demo import demo_flow
+    from flows import registry
 
-    result = demo_flow(recipe=args.recipe, lake_root=args.lake_root, lake_block=args.lake_block)
+    names = [args.usecase] if args.usecase else list(registry.USECASES)
+    results = {}
+    for name in names:
+        flow = registry.load(name)
+        if name == "lst":
+            results[name] = _print_lst_demo(flow(recipe=args.recipe, lake_root=args.lake_root, lake_block=args.lake_block))
+        else:
+            results[name] = _print_usecase_demo(name, flow(lake_root=args.lake_root))
+    return results
+
+
+def _print_usecase_demo(name: str, result: dict[str, Any]) -> dict[str, Any]:
+    print(f"\nUse case {name}: test metrics (MLflow experiment ml4l-{name}, run {result.get('run_id', '-')})")
+    for key, value in sorted(result.get("metrics", {}).items()):
+        print(f"  {key:<44} {value:>10.4g}")
+    for key, path in result.get("outputs", {}).items():
+        print(f"  {key}: {path}")
+    return result
+
+
+def _print_lst_demo(result: dict[str, Any]) -> dict[str, Any]:
     print("\nDemo complete. ERA stores (open with xarray.open_zarr):")
     for name, path in result["stores"].items():
         print(f"  {name:<10} {path}")
@@ -140,7 +160,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], Any], bool]] = {
     "train": ("train the MLP on an ML-ready set, against the skt and linear baselines, logged to MLflow", _run_train, False),
     "predict": ("predict LST with the registered champion for every land cell and hour of months", _run_predict, True),
     "quarantine": ("list quarantined months and days, and the expectations they failed", _run_quarantine, False),
-    "demo": ("sample inputs, ingest, join, ML-ready set, training and prediction, on the embedded defaults", _run_demo, False),
+    "demo": ("run every use case (or --usecase NAME) end to end on its embedded defaults", _run_demo, False),
 }
 
 
@@ -156,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("train", "predict"):
             sub.add_argument("--model-name", default=None, help="registered model name [the MLflow block's, or ml4l-lst]")
             sub.add_argument("--mlflow-block", default=None, help="name of a saved ml4l-mlflow-tracking block [SQLite under the lake]")
+        if name == "demo":
+            sub.add_argument("--usecase", default=None, help="run only this use case (lst, gapfill, ...) [all]")
         if name == "predict":
             sub.add_argument("--alias", default="champion", help="registry alias of the model to use [champion]")
         if takes_months:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from ml4l import evaluation
 from ml4l.config import TrainConfig
+from ml4l.ml.tracking import tracking_uri
 from ml4l.dataset import BASELINE, KEY_COLUMNS, TARGET, read_normalisation, read_shard, read_split, shard_count, split_rows, split_shards
 from ml4l.lake import Lake
 
@@ -167,13 +168,6 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def tracking_uri(lake: Lake) -> str:
-    """The default MLflow store: SQLite under ``<lake>/mlflow``."""
-    directory = Path(lake.root) / "mlflow"
-    directory.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{directory / 'mlflow.db'}"
 
 
 def _experiment(lake: Lake, local_store: bool) -> str:

@@ -36,9 +36,14 @@ def test_least_squares_by_batches_equals_scikit_learn() -> None:
     x = rng.normal(size=(5000, 7)).astype(np.float32)
     y = x @ rng.normal(size=7) + 3.0 + rng.normal(size=5000)
     fit = least_squares((x[i : i + 700], y[i : i + 700]) for i in range(0, 5000, 700))
-    reference = LinearRegression().fit(x, y)
-    np.testing.assert_allclose(fit.coef, reference.coef_, rtol=1e-6, atol=1e-9)
-    assert fit.intercept == pytest.approx(reference.intercept_, rel=1e-9)
+    # the reference in float64 (on float32 input scikit-learn solves in float32); both solve the
+    # same problem, so they differ by rounding: the normal equations square the condition number
+    augmented = np.column_stack([x.astype(np.float64), np.ones(len(x))])
+    bound = 10 * np.linalg.cond(augmented) ** 2 * np.finfo(np.float64).eps * augmented.shape[1]
+    reference = LinearRegression().fit(x.astype(np.float64), y)
+    solution = np.append(fit.coef, fit.intercept)
+    expected = np.append(reference.coef_, reference.intercept_)
+    assert np.linalg.norm(solution - expected) <= bound * np.linalg.norm(expected)
 
 
 def test_run_is_logged_registered_and_reproducible(ml_lake: Lake) -> None:

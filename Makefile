@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv demo test up down mlflow-ui browser bench-ingest bench-join bench-train bench-validation clean
+.PHONY: venv demo test up down mlflow-ui browser bench-ingest bench-join bench-train bench-validation bench-gapfill clean
 
 venv: $(STAMP)
 
@@ -19,6 +19,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m ml4l.docs_assets   # Data Docs' CSS and JavaScript, for reading them offline (npm pack)
 	touch $(STAMP)
 
 demo: venv
@@ -54,6 +55,9 @@ bench-train: venv
 
 bench-validation: venv
 	$(BIN)/python -m benchmarks.bench_validation
+
+bench-gapfill: venv
+	$(BIN)/python -m benchmarks.bench_gapfill
 
 clean:
 	rm -rf $(VENV) lake .prefect .platform

@@ -7,7 +7,13 @@ with in-range features, in the joined schema. Printed side by side in one run: t
 the join's compute for the same month (nearest + threshold + group-by per hour, times
 the month's hours), median of ``--repeats``.
 
-    .venv/bin/python benchmarks/bench_validation.py
+With ``--stored 10 100 1000``: the cost of one validation (a small ``joined_month`` table, its
+Data Docs page included) when the site already holds 10, 100, 1000 results, median of
+``--repeats``, beside the once-per-flow-run rebuild of the index (``refresh_docs``). It
+should stay flat: only the index grows with the stored results.
+
+    .venv/bin/python -m benchmarks.bench_validation
+    .venv/bin/python -m benchmarks.bench_validation --stored 10 100 1000
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from ml4l.grids import grid
 from ml4l.join import FEATURE_COLUMNS, joined_schema, reduce_pixels
 from ml4l.lake import Lake
 from ml4l.nearest import nearest
-from ml4l.quality import joined_month_parameters, load_suite, validate
+from ml4l.quality import joined_month_parameters, load_suite, refresh_docs, validate
 
 HOURS = 31 * 24
 
@@ -61,10 +67,74 @@ def joined_month(hour_rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFr
     return table
 
 
+def store_copies(lake: Lake, dataset: str, template_key: str, keys: list[str]) -> None:
+    """Store, for each of ``keys``, what a validation of it leaves: its batch, validation definition,
+    checkpoint, result and page, copied from the stored validation of ``template_key``.
+
+    Running 1000 real validations to fill the site takes longer than this 2-core machine has;
+    the state they would leave is written directly, with GX's own stores.
+    """
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
+
+    from ml4l.quality import _context
+
+    context = _context(lake)
+    asset = context.data_sources.get("ml4l").get_asset(dataset)
+    suite = context.suites.get(dataset)
+    template_id = next(k for k in context.validation_results_store.list_keys() if k.run_id.run_name == f"{dataset}-{template_key}")
+    template = context.validation_results_store.get(template_id)
+    stored = []
+    for key in keys:
+        batch = asset.add_batch_definition_whole_dataframe(key)
+        definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{dataset} {key}", data=batch, suite=suite))
+        context.checkpoints.add(gx.Checkpoint(name=f"{dataset} {key}", validation_definitions=[definition], actions=[], result_format="SUMMARY"))
+        run_id = RunIdentifier(run_name=f"{dataset}-{key}", run_time=pd.Timestamp.now(tz="UTC").to_pydatetime())
+        identifier = ValidationResultIdentifier(template_id.expectation_suite_identifier, run_id, template_id.batch_identifier)
+        template.meta["run_id"] = run_id
+        context.validation_results_store.set(identifier, template)
+        stored.append(identifier)
+    context.build_data_docs(resource_identifiers=stored, build_index=False)
+
+
+def cost_as_results_grow(stored: list[int], repeats: int) -> None:
+    """Per-validation cost at each count of stored results, and the index rebuild's."""
+    rng = np.random.default_rng(0)
+    table = joined_month(pd.DataFrame({"cell": [0, 1], "lst_count": [1, 1]}), rng)  # two cells: a small month
+    parameters = joined_month_parameters(50.0)
+    print(f"one joined_month validation ({len(table)} rows, {len(load_suite('joined_month')['expectations'])} expectations, its page "
+          f"included) with N results already stored (each a month of its own); median of {repeats}")
+    print(f"  {'stored results':>14} {'per validation (s)':>19} {'index rebuild (s)':>18}")
+    with tempfile.TemporaryDirectory() as root:
+        lake = Lake(root)
+        outcome = validate(lake, "joined_month", "template", table, parameters)
+        assert outcome.success, outcome.summary()
+        done = 1
+        for target in sorted(stored):
+            store_copies(lake, "joined_month", "template", [f"fill-{k:05d}" for k in range(done, target)])
+            done = max(done, target)
+            times = []
+            for k in range(repeats):
+                t = time.perf_counter()
+                validate(lake, "joined_month", f"timed-{target}-{k}", table, parameters)
+                times.append(time.perf_counter() - t)
+            done += repeats
+            t = time.perf_counter()
+            refresh_docs(lake)
+            index = time.perf_counter() - t
+            print(f"  {target:>14} {statistics.median(times):>19.3f} {index:>18.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--stored", type=int, nargs="+", default=None, metavar="N",
+                        help="time one validation with N results already stored (e.g. 10 100 1000) instead")
     args = parser.parse_args()
+    if args.stored:
+        cost_as_results_grow(args.stored, args.repeats)
+        return
     rng = np.random.default_rng(0)
     lat, lon, lst, utc = modis_hour(1 / 30)
     g = grid("N320")

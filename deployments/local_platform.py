@@ -3,11 +3,16 @@
     python deployments/local_platform.py up      # start everything on 127.0.0.1, deploy, register blocks
     python deployments/local_platform.py down    # stop everything it started
     python deployments/local_platform.py status
+    python deployments/local_platform.py automations   # (re)create the automations on $PREFECT_API_URL
 
 The Prefect server keeps its SQLite database under ``$PREFECT_HOME``; for production,
 point ``PREFECT_SERVER_DATABASE_CONNECTION_URL`` at PostgreSQL before ``up``
 (``postgresql+asyncpg://user:password@host:5432/prefect``). Process ids and logs go to
 ``--state-dir``; ``down`` stops each process group it recorded there.
+
+``up`` creates two automations: one marks a flow run ``Crashed`` when its heartbeats stop
+(the deployments send one every 30 s), one runs the ``quarantine-alert`` deployment on each
+``ml4l.month.quarantined`` event.
 """
 
 from __future__ import annotations
@@ -22,11 +27,64 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 POOL = "ml4l-process"
 SERVICES = ("server", "worker", "mlflow")
+HEARTBEAT_AUTOMATION = "ml4l: crash flow runs whose heartbeats stopped"
+QUARANTINE_AUTOMATION = "ml4l: month quarantined"
+HEARTBEAT_GRACE = timedelta(seconds=90)
+"""Three missed heartbeats (prefect.yaml sets one every 30 s, Prefect's minimum) and a run is Crashed."""
+FINAL_EVENTS = {f"prefect.flow-run.{state}" for state in ("Completed", "Failed", "Cancelled", "Crashed")}
+
+
+def create_automations() -> list[str]:
+    """(Re)create the platform's automations on the server of ``PREFECT_API_URL``; returns their names.
+
+    Heartbeats: a flow run that sent a heartbeat and then, for ``HEARTBEAT_GRACE``, neither
+    another nor a final state, is set ``Crashed`` (its process was killed, or its machine lost).
+    Runs without heartbeats (a flow run in a process of its own, not by the worker) are never
+    armed, so never crashed by it; nor is a run killed before its first heartbeat, in its first second.
+    Quarantine: each ``ml4l.month.quarantined`` event (a failed validation, or unreadable input)
+    runs ``ml4l-quarantine-alert/quarantine-alert`` for the event's month.
+    """
+    from prefect.automations import Automation
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState, RunDeployment
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    with get_client(sync_client=True) as client:
+        alert = client.read_deployment_by_name("ml4l-quarantine-alert/quarantine-alert")
+    automations = [
+        Automation(
+            name=HEARTBEAT_AUTOMATION,
+            description="Marks a flow run Crashed when its heartbeats stop: its process was killed or its machine lost.",
+            trigger=EventTrigger(
+                after={"prefect.flow-run.heartbeat"}, expect={"prefect.flow-run.heartbeat", *FINAL_EVENTS},
+                match={"prefect.resource.id": ["prefect.flow-run.*"]}, for_each={"prefect.resource.id"},
+                posture=Posture.Proactive, threshold=1, within=HEARTBEAT_GRACE),
+            actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                        message=f"no heartbeat for {HEARTBEAT_GRACE.seconds} s: the run's process is gone")],
+        ),
+        Automation(
+            name=QUARANTINE_AUTOMATION,
+            description="Each ml4l.month.quarantined event (failed validation or unreadable input) runs the quarantine alert for its month.",
+            trigger=EventTrigger(expect={"ml4l.month.quarantined"}, match={"prefect.resource.id": ["ml4l.month.*"]},
+                                 for_each={"prefect.resource.id"}, posture=Posture.Reactive, threshold=1),
+            actions=[RunDeployment(source="selected", deployment_id=alert.id, parameters={
+                "month": {"__prefect_kind": "jinja", "template": "{{ event.resource.name }}"},
+                "reason": {"__prefect_kind": "jinja", "template": "{{ event.payload.reason }}"},
+            })],
+        ),
+    ]
+    for automation in automations:
+        with contextlib.suppress(ValueError):  # not there yet
+            Automation.read(name=automation.name).delete()
+        automation.create()
+    return [a.name for a in automations]
 
 
 def _healthy(url: str) -> bool:
@@ -115,6 +173,7 @@ class Platform:
         self._run([prefect, "work-pool", "create", POOL, "--type", "process", "--overwrite"])
         self._run([str(self.bin_dir / "python"), str(REPO / "deployments" / "register_blocks.py"), "--lake", str(self.lake)])
         self._run([prefect, "--no-prompt", "deploy", "--all"])
+        self._run([str(self.bin_dir / "python"), str(Path(__file__).resolve()), "automations"])
 
     def up(self, mlflow: bool = True) -> None:
         """Start the server, deploy, start a worker and (optionally) the MLflow UI."""
@@ -179,7 +238,7 @@ class Platform:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("action", choices=["up", "down", "status", "automations"])
     parser.add_argument("--lake", type=Path, default=Path(os.environ.get("ML4L_LAKE", REPO / "lake")))
     parser.add_argument("--prefect-port", type=int, default=int(os.environ.get("ML4L_PREFECT_PORT", 4200)))
     parser.add_argument("--mlflow-port", type=int, default=int(os.environ.get("ML4L_MLFLOW_PORT", 5000)))
@@ -190,6 +249,8 @@ def main() -> None:
         platform.up()
         print(f"Prefect UI  {platform.ui_url}\nMLflow UI   {platform.mlflow_url}\nlake        {platform.lake}\n"
               f"logs        {platform.state_dir}/*.log\nstop with   make down")
+    elif args.action == "automations":
+        print("created automations: " + ", ".join(create_automations()))
     elif args.action == "down":
         platform.down()
         print("stopped")

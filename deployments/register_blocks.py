@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import get_args
 
-from blocks.compute import ComputeProfile
+from blocks.compute import ComputeKind, ComputeProfile
 from blocks.lake import LakeStorage
 from blocks.mlflow import MLflowTracking
 
@@ -18,8 +19,9 @@ def main() -> None:
     parser.add_argument("--lake", default="./lake", help="lake root to save in ml4l-lake-storage/lake [./lake]")
     parser.add_argument("--mlflow-uri", default=None, help="MLflow tracking URI for ml4l-mlflow-tracking/mlflow [SQLite under the lake]")
     parser.add_argument("--model-name", default="ml4l-lst", help="registered model name [ml4l-lst]")
-    parser.add_argument("--compute", default="dask-local", choices=["dask-local", "dask-cuda", "dask-address", "threads"],
-                        help="kind of ml4l-compute-profile/default [dask-local]")
+    parser.add_argument("--compute", default="auto", choices=list(get_args(ComputeKind)),
+                        help="kind of ml4l-compute-profile/default; slurm and pbs take their other fields from the block's "
+                             "form in the UI [auto: dask-cuda with a GPU, else dask-local]")
     parser.add_argument("--address", default=None, help="Dask scheduler address, for --compute dask-address")
     parser.add_argument("--n-workers", type=int, default=None, help="Dask workers for dask-local [Dask's default]")
     args = parser.parse_args()

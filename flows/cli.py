@@ -50,6 +50,11 @@ def _print_join_summary(summaries: dict[str, dict[str, Any]]) -> None:
         )
         if c["missing_days"]:
             print(f"           missing MODIS days: {', '.join(c['missing_days'])}")
+        for label, key in (("unexpected files in raw/MODIS", "unexpected_files"), ("dated by their name only", "dates_from_name")):
+            if c.get(key):
+                print(f"           {label}: {', '.join(os.path.basename(p) for p in c[key])}")
+        if c.get("qc_classes"):
+            print(f"           MODIS pixels by QC class: {', '.join(f'{k} {v}' for k, v in c['qc_classes'].items())}")
     print("  (pixels: observed in the month's hours; km: mean pixel-to-cell distance of the matched)")
 
 
@@ -108,6 +113,33 @@ def _run_quarantine(args: argparse.Namespace) -> Any:
     return records
 
 
+def _run_monthly(args: argparse.Namespace) -> Any:
+    from flows.monthly import monthly_flow
+
+    return monthly_flow(month=args.month, recipe=args.recipe, force=args.force, predict=not args.no_predict, compute=args.compute,
+                        compute_block=args.compute_block, lake_root=args.lake_root, lake_block=args.lake_block,
+                        mlflow_block=args.mlflow_block)
+
+
+def _run_status(args: argparse.Namespace) -> Any:
+    from blocks.lake import resolve_lake
+    from ml4l import status
+    from ml4l.quality import quarantined
+
+    lake = resolve_lake(args.lake_root, args.lake_block)
+    rows, records = status.lake_status(lake), quarantined(lake)
+    print(status.format_status(lake, rows, records))
+    return rows
+
+
+def _run_backfill(args: argparse.Namespace) -> Any:
+    from flows.monthly import follow_backfill
+
+    parameters = {"start": args.start, "end": args.end, "recipe": args.recipe, "force": args.force}
+    parameters |= {k: v for k, v in (("lake_root", args.lake_root), ("lake_block", args.lake_block), ("compute", args.compute)) if v}
+    return follow_backfill(parameters, print)
+
+
 def _run_demo(args: argparse.Namespace) -> Any:
     from flows import registry
 
@@ -160,6 +192,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], Any], bool]] = {
     "train": ("train the MLP on an ML-ready set, against the skt and linear baselines, logged to MLflow", _run_train, False),
     "predict": ("predict LST with the registered champion for every land cell and hour of months", _run_predict, True),
     "quarantine": ("list quarantined months and days, and the expectations they failed", _run_quarantine, False),
+    "monthly": ("run the monthly pipeline (ingest, join, validate, predict) for one month, as the deployment does", _run_monthly, False),
+    "status": ("table of the lake's months by stage, and the quarantined months with their reasons", _run_status, False),
+    "backfill": ("run the backfill deployment from START to END on the Prefect server (make up): a child run per month", _run_backfill, False),
     "demo": ("run every use case (or --usecase NAME) end to end on its embedded defaults", _run_demo, False),
 }
 
@@ -180,6 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--usecase", default=None, help="run only this use case (lst, gapfill, ...) [all]")
         if name == "predict":
             sub.add_argument("--alias", default="champion", help="registry alias of the model to use [champion]")
+        if name == "monthly":
+            sub.add_argument("month", metavar="YYYY-MM", help="the month to run")
+            sub.add_argument("--force", action="store_true", help="recompute the month even if it is complete and valid")
+            sub.add_argument("--no-predict", action="store_true", help="skip the prediction with the champion")
+            sub.add_argument("--compute", default=None, help="threads, dask-local, dask-cuda or a tcp:// scheduler address [dask-local]")
+            sub.add_argument("--compute-block", default=None, help="name of a saved ml4l-compute-profile block")
+            sub.add_argument("--mlflow-block", default=None, help="name of a saved ml4l-mlflow-tracking block [SQLite under the lake]")
+        if name == "backfill":
+            sub.add_argument("start", metavar="START", help="first month, YYYY-MM")
+            sub.add_argument("end", metavar="END", help="last month, YYYY-MM")
+            sub.add_argument("--force", action="store_true", help="recompute months already complete and valid")
+            sub.add_argument("--compute", default=None, help="the months' compute: threads, dask-local, ... [the compute block's]")
         if takes_months:
             _months(sub)
     return parser
@@ -192,7 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices drown the run's output
     # the temporary server takes ~30 s to start on a 2-core machine; Prefect's default wait is 20 s
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    from ml4l.threads import configure
+
     try:
+        configure()  # numba, BLAS and own pools sized from ML4L_THREADS or the CPU affinity, before they start
         COMMANDS[args.command][1](args)
     except Exception as exc:  # the flow already logged the traceback
         print(f"ml4l {args.command}: failed: {exc}", file=sys.stderr)

@@ -12,6 +12,10 @@ from typing import Any
 
 USECASES: dict[str, str] = {
     "lst": "flows.demo:demo_flow",
+    "gapfill": "flows.gapfill:gapfill_demo_flow",
+    "downscale": "flows.downscale:downscale_demo_flow",
+    "tiles": "flows.tiles:tiles_demo_flow",
+    "assimilation": "flows.assimilation:assimilation_demo_flow",
 }
 
 

@@ -23,3 +23,18 @@ def _use_recent_sqlite() -> None:
 
 
 _use_recent_sqlite()
+
+__all__ = ["read_grib", "read_modis"]
+
+
+def __getattr__(name: str) -> object:
+    """The public readers, imported on first use: importing ml4l loads neither ecCodes nor HDF4."""
+    if name == "read_grib":
+        from ml4l.readers.grib import read_grib
+
+        return read_grib
+    if name == "read_modis":
+        from ml4l.readers.modis import read_modis
+
+        return read_modis
+    raise AttributeError(f"module 'ml4l' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Recipes: the declarative description of a lake's period, grid and sample inputs.
+"""Recipes: the declarative description of a lake's first month, grid and sample inputs.
 
 A recipe is a small YAML mapping. The embedded ``demo`` recipe is the default of
 ``make demo`` and of the tests; a path to another YAML file can be given instead.
@@ -10,11 +10,13 @@ import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 import yaml
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from ml4l.types import Month, PathLike
 
@@ -30,39 +32,54 @@ def check_month(month: str) -> Month:
 
 @dataclass(frozen=True)
 class Period:
-    """Consecutive months, each covering its first ``days`` days (all days when ``None``), hourly."""
+    """A lake's months: the first month of its ERA store, then consecutive months, each
+    covering its first ``days`` days (all days when ``None``; a shorter month has all of its own), hourly.
+
+    The store is not bounded by ``end``: it grows as later months are ingested.
+    ``end`` (default: ``start``) only sets the months that runs naming none take,
+    e.g. what ``make demo`` samples.
+    """
 
     start: Month
-    end: Month
+    end: Month | None = None
     days: int | None = None
 
     def __post_init__(self) -> None:
         check_month(self.start)
-        check_month(self.end)
-        if self.end < self.start:
+        if self.end is not None and check_month(self.end) < self.start:
             raise ValueError(f"period ends ({self.end}) before it starts ({self.start})")
-        if self.days is not None and not 1 <= self.days <= 28:
-            raise ValueError(f"days per month must be within 1..28, got {self.days}")
+        if self.days is not None and not 1 <= self.days <= 31:
+            raise ValueError(f"days per month must be within 1..31, got {self.days}")
 
     @property
     def months(self) -> list[Month]:
-        """Every month of the period, ``YYYY-MM``."""
-        return [str(p) for p in pd.period_range(self.start, self.end, freq="M")]
+        """The default months, ``start`` to ``end``, ``YYYY-MM``."""
+        return self.months_through(self.end or self.start)
+
+    def months_through(self, last: Month) -> list[Month]:
+        """Every month from ``start`` to ``last``, inclusive (empty if ``last`` is before ``start``)."""
+        return [str(p) for p in pd.period_range(self.start, check_month(last), freq="M")]
 
     def days_of(self, month: Month) -> pd.DatetimeIndex:
-        """The days of ``month`` that belong to the period."""
+        """The days of ``month`` that belong to the lake."""
         first = pd.Timestamp(check_month(month) + "-01")
-        count = first.days_in_month if self.days is None else self.days
+        count = first.days_in_month if self.days is None else min(self.days, first.days_in_month)  # days: 31 is every day
         return pd.date_range(first, periods=count, freq="D")
 
     def hours_of(self, month: Month) -> pd.DatetimeIndex:
-        """Every hour (UTC) of ``month`` that belongs to the period."""
+        """Every hour (UTC) of ``month`` that belongs to the lake."""
         days = self.days_of(month)
         return pd.date_range(days[0], periods=24 * len(days), freq="h")
 
+    def hours_before(self, month: Month) -> int:
+        """How many of the lake's hours come before ``month``: where ``month`` starts on a time axis from ``start``."""
+        if check_month(month) < self.start:
+            raise ValueError(f"month {month} is before the first month {self.start}")
+        return sum(24 * len(self.days_of(m)) for m in self.months_through(month)[:-1])
+
     @property
     def hours(self) -> pd.DatetimeIndex:
-        """Every hour of the period."""
+        """Every hour of the default months."""
         return pd.DatetimeIndex(np.concatenate([self.hours_of(m).values for m in self.months]))
 
 
@@ -74,34 +91,55 @@ class SampleConfig:
     """MODIS pixel size in degrees (the real product: 1/30)."""
     seed: int = 20190101
     modis_formats: tuple[str, ...] = ("tif",)
+    """``tif`` and ``nc`` write the global grid; ``hdf`` writes NASA's HDF4 tiles ``modis_tiles``."""
     bits_per_value: int = 16
+    modis_tiles: tuple[str, ...] = ()
+    """Sinusoidal tiles (``h18v04``) written by the ``hdf`` format, at ``modis_resolution`` (x 111 km) cells."""
 
 
-@dataclass(frozen=True)
+_TYPED = ConfigDict(strict=True, extra="forbid")
+"""Recipe sections checked by pydantic: exact types (``"1e9"`` is a string, not a number), no unknown keys."""
+
+
+@pydantic_dataclass(frozen=True, config=_TYPED)
 class JoinConfig:
     """How MODIS pixels are matched to ERA cells.
 
     Attributes
     ----------
     threshold_km : float
-        Matches farther than this are dropped (seed 000: 50 km on N320).
+        Matches farther than this are dropped (seed 000: 50 km on N320); finite, within (0, 500].
     lat_limit : float or None
         Pixels with ``|lat| >= lat_limit`` are dropped (seed 000 keeps ``|lat| < 70``).
     engine : str
         Nearest-point engine: ``auto``, ``grid``, ``faiss`` or ``balltree``.
+    max_lst_error_k : int or None
+        MODIS QC filter: keep pixels whose LST error class is at most 1, 2 or 3 K
+        (``None``: every produced pixel); pixels not produced are always dropped.
     """
 
-    threshold_km: float = 50.0
-    lat_limit: float | None = 70.0
-    engine: str = "auto"
+    threshold_km: Annotated[float, Field(gt=0, le=500, allow_inf_nan=False)] = 50.0
+    lat_limit: Annotated[float, Field(gt=0, le=90, allow_inf_nan=False)] | None = 70.0
+    engine: Literal["auto", "grid", "faiss", "balltree"] = "auto"
+    max_lst_error_k: Literal[1, 2, 3] | None = 3
 
-    def __post_init__(self) -> None:
-        if not self.threshold_km > 0:
-            raise ValueError(f"threshold_km must be positive, got {self.threshold_km}")
-        if self.lat_limit is not None and not 0 < self.lat_limit <= 90:
-            raise ValueError(f"lat_limit must be within (0, 90], got {self.lat_limit}")
-        if self.engine not in ("auto", "grid", "faiss", "balltree"):
-            raise ValueError(f"unknown engine {self.engine!r}: expected auto, grid, faiss or balltree")
+
+class RecipeError(ValueError):
+    """A recipe is missing or holds a bad value: a configuration error, never retried nor quarantined.
+
+    The message names the recipe file and the field (``join.threshold_km``).
+    """
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source = source
+        self.problem = problem
+        super().__init__(f"recipe {source}: {problem}")
+
+
+def _field_errors(error: ValidationError, section: str) -> str:
+    return "; ".join(
+        f"{'.'.join([section, *(str(p) for p in e['loc'])])}: {e['msg']} (got {e['input']!r})" for e in error.errors()
+    )
 
 
 @dataclass(frozen=True)
@@ -211,14 +249,33 @@ class Recipe:
         """A plain mapping, as written in YAML."""
         out = asdict(self)
         out["sample"]["modis_formats"] = list(self.sample.modis_formats)
+        out["sample"]["modis_tiles"] = list(self.sample.modis_tiles)
         return out
 
 
-def recipe_from_dict(data: dict[str, Any]) -> Recipe:
-    """Build a recipe from a mapping, as read from YAML."""
+def recipe_from_dict(data: dict[str, Any], source: str = "<mapping>") -> Recipe:
+    """Build a recipe from a mapping, as read from YAML; a bad value raises :class:`RecipeError` naming ``source`` and the field."""
+    if not isinstance(data, dict):
+        raise RecipeError(source, f"expected a mapping of sections, got {type(data).__name__}")
+    for key in ("name", "grid", "period"):
+        if key not in data:
+            raise RecipeError(source, f"{key}: missing")
+    for section in ("period", "sample", "join", "split", "train"):
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            raise RecipeError(source, f"{section}: expected a mapping, got {data[section]!r}")
+    try:
+        return _recipe(data)
+    except ValidationError as exc:
+        raise RecipeError(source, _field_errors(exc, "join")) from exc
+    except (TypeError, ValueError) as exc:  # the other sections' own checks, e.g. an unknown key or a reversed period
+        raise RecipeError(source, str(exc)) from exc
+
+
+def _recipe(data: dict[str, Any]) -> Recipe:
     sample = dict(data.get("sample") or {})
-    if "modis_formats" in sample:
-        sample["modis_formats"] = tuple(sample["modis_formats"])
+    for listed in ("modis_formats", "modis_tiles"):
+        if listed in sample:
+            sample[listed] = tuple(sample[listed])
     return Recipe(
         name=str(data["name"]),
         grid=str(data["grid"]),
@@ -242,10 +299,16 @@ def load_recipe(name_or_path: str | PathLike = "demo") -> Recipe:
     """Load an embedded recipe by name (``demo``, ``full``) or a YAML file by path."""
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"}:
-        text = path.read_text()
+        if not path.is_file():
+            raise RecipeError(str(path), "no such file" if not path.exists() else "not a file")
+        text, source = path.read_text(), str(path)
     else:
         resource = resources.files("ml4l.recipes").joinpath(f"{name_or_path}.yaml")
         if not resource.is_file():
-            raise ValueError(f"no embedded recipe called {name_or_path!r}")
-        text = resource.read_text()
-    return recipe_from_dict(yaml.safe_load(text))
+            raise RecipeError(str(name_or_path), "no embedded recipe of that name, and not a .yaml path")
+        text, source = resource.read_text(), str(resource)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError(source, f"not valid YAML: {exc}") from exc
+    return recipe_from_dict(data, source)

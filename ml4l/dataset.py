@@ -14,7 +14,7 @@ Rows keep ``time``, ``cell``, ``latitude``, ``longitude``, the target ``lst`` (K
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ml4l.config import SplitConfig
+from ml4l.errors import InputError
 from ml4l.join import FEATURE_COLUMNS, read_joined
 from ml4l.lake import Lake
 from ml4l.quality import refuse_quarantined
@@ -119,12 +120,21 @@ def _split_month(lake: Lake, month: Month, split: str, config: SplitConfig) -> p
     return frame.reset_index(drop=True)
 
 
-def build_ml_ready(lake: Lake, config: SplitConfig, name: str = "default") -> MLReady:
+def rejected_path(lake: Lake, name: str) -> str:
+    """Where an ML-ready set that failed validation is kept for inspection (the published set is untouched)."""
+    return lake.path("quarantine", "ml_ready", f"{name}.rejected")
+
+
+def build_ml_ready(lake: Lake, config: SplitConfig, name: str = "default", validate: Callable[[str], object] | None = None) -> MLReady:
     """Build ``ml/<name>/{train,validation,test}.parquet`` and ``normalisation.json`` from joined months.
 
     Memory is bounded by one joined month: a first pass over the training months
     fits the normalisation, a second writes each split month by month, in row
     groups of :data:`SHARD_ROWS` rows (the streaming path's shards).
+
+    ``validate(set_name)`` checks the new set under its hidden name in ``ml/`` before it
+    is published; if it raises, the published set stays as it was and the new one is kept
+    at :func:`rejected_path`. Leftovers of killed builds of ``name`` are swept first.
 
     Raises
     ------
@@ -155,8 +165,10 @@ def build_ml_ready(lake: Lake, config: SplitConfig, name: str = "default") -> ML
     mean, std = moments.mean[features], std[features]
 
     directory = lake.path("ml", name)
+    lake.remove_stale_staging(directory)
     rows = dict.fromkeys(SPLITS, 0)
-    with lake.replace_whole(directory) as staging:
+    check = None if validate is None else (lambda staged: validate(staged.rsplit("/", 1)[-1]))
+    with lake.replace_whole(directory, check, rejected_path(lake, name)) as staging:
         lake.fs.makedirs(staging, exist_ok=True)
         for split in SPLITS:
             with lake.fs.open(f"{staging}/{split}.parquet", "wb") as out:
@@ -222,8 +234,17 @@ def read_split(lake: Lake, split: str, name: str = "default") -> pd.DataFrame:
 
 
 def read_normalisation(lake: Lake, name: str = "default") -> dict[str, Any]:
-    """The recorded features, normalisation statistics and split definition."""
-    with lake.fs.open(lake.path("ml", name, "normalisation.json")) as source:
+    """The recorded features, normalisation statistics and split definition.
+
+    Raises
+    ------
+    InputError
+        If there is no ML-ready set ``name``, saying which stage makes it.
+    """
+    path = lake.path("ml", name, "normalisation.json")
+    if not lake.fs.exists(path):
+        raise InputError(lake.path("ml", name), f"no ML-ready set {name!r}: build it first with `ml4l dataset --name {name}` (the dataset flow)")
+    with lake.fs.open(path) as source:
         return dict(json.load(source))
 
 

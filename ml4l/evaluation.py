@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml4l.ml.metrics import named_metrics as contract_metrics
+
 CATEGORY_COLUMNS = ("cvh_v20", "cvl_v20", "si10_v20", "clake")
 """Raw V20 fields that decide a row's surface category."""
 
@@ -33,18 +35,17 @@ def category_of(raw: pd.DataFrame) -> np.ndarray:
 
 
 def named_metrics(frame: pd.DataFrame) -> dict[str, float]:
-    """The run's named test metrics from an evaluation frame.
+    """The run's named test metrics from an evaluation frame, under the names of :mod:`ml4l.ml.metrics`.
 
-    ``frame`` has ``observed``, ``predicted``, ``skt`` and ``linear`` (K), and
-    optionally ``category``. Gives ``test_{mae,rmse,bias}``, the same for
-    ``baseline_skt_test_*`` and ``baseline_linear_test_*``, and per category
-    ``test_<category>_{mae,rmse,bias,rows}``.
+    ``frame`` has ``observed``, ``predicted``, ``skt`` and ``linear`` (K), and optionally
+    ``oracle`` (the noise-free truth of a synthetic lake, :mod:`ml4l.oracle`) and ``category``.
+    Gives ``test_{mae,mse,rmse,bias}``, the same for ``baseline_skt_test_*`` and
+    ``baseline_linear_test_*``, with an oracle ``oracle_test_*`` and ``gap_closed`` on the MAE,
+    and per category ``test_<category>_{mae,rmse,bias,rows}``.
     """
-    observed = frame["observed"].to_numpy()
-    metrics: dict[str, float] = {}
-    for prefix, column in (("test", "predicted"), ("baseline_skt_test", "skt"), ("baseline_linear_test", "linear")):
-        for key, value in error_metrics(observed, frame[column].to_numpy()).items():
-            metrics[f"{prefix}_{key}"] = value
+    oracle = frame["oracle"].to_numpy() if "oracle" in frame else None
+    metrics = contract_metrics(frame["observed"].to_numpy(), frame["predicted"].to_numpy(),
+                               {"skt": frame["skt"].to_numpy(), "linear": frame["linear"].to_numpy()}, oracle, gap_metric="mae")
     if "category" in frame:
         for label, rows in frame.groupby("category"):
             slug = str(label).replace(" ", "_")

@@ -1,7 +1,9 @@
-"""Global grids in GRIB point order: reduced Gaussian (classic and octahedral) and regular lat-lon.
+"""Grids in one canonical point order: reduced Gaussian (classic ``N``, octahedral ``O``),
+regular Gaussian (``F``) and regular lat-lon (``LL``), global or a sub-area.
 
-Points are numbered row by row from north to south, west to east within a row,
-starting at longitude 0, exactly as ecCodes iterates a global field.
+Points are numbered row by row from north to south, west to east within a row. A
+global grid's rows start at longitude 0, exactly as ecCodes iterates a global field
+in GRIB's default scanning mode; a sub-area's rows start at their own western point.
 """
 
 from __future__ import annotations
@@ -9,12 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from ml4l.errors import InputError
-from ml4l.types import FloatArray, IntArray, PathLike
+from ml4l.types import FloatArray, IntArray
 
 _NEWTON_TOL = 1e-15
 
@@ -78,26 +78,41 @@ class Grid:
         Latitude of each row in degrees, north to south.
     pl : ndarray
         Number of points on each row.
+    row_lon0, row_dlon : ndarray or None
+        A sub-area's first longitude and longitude step on each row; ``None`` for a
+        global grid, whose rows go round the globe from longitude 0 in ``pl`` steps.
     """
 
     name: str
     row_lat: FloatArray
     pl: IntArray
+    row_lon0: FloatArray | None = None
+    row_dlon: FloatArray | None = None
     _lat: FloatArray = field(init=False, repr=False)
     _lon: FloatArray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.row_lat.shape != self.pl.shape:
             raise ValueError("row_lat and pl must have the same length")
+        if (self.row_lon0 is None) != (self.row_dlon is None):
+            raise ValueError("row_lon0 and row_dlon are given together or not at all")
         rows = np.repeat(np.arange(self.pl.size), self.pl)
         start = self.row_offsets[:-1]
         index_in_row = np.arange(rows.size) - start[rows]
-        lon = 360.0 * index_in_row / self.pl[rows]
+        if self.row_lon0 is None:
+            lon = 360.0 * index_in_row / self.pl[rows]
+        else:
+            lon = self.row_lon0[rows] + index_in_row * self.row_dlon[rows]  # type: ignore[index]
         lat = self.row_lat[rows]
         for arr in (lat, lon):
             arr.setflags(write=False)
         object.__setattr__(self, "_lat", lat)
         object.__setattr__(self, "_lon", lon)
+
+    @property
+    def is_global(self) -> bool:
+        """Whether every row goes round the globe from longitude 0 (what the ERA store and the join need)."""
+        return self.row_lon0 is None
 
     @property
     def size(self) -> int:
@@ -120,24 +135,29 @@ class Grid:
         return np.concatenate([[0], np.cumsum(self.pl)])
 
     def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
         return (
             isinstance(other, Grid)
             and self.name == other.name
             and np.array_equal(self.pl, other.pl)
             and np.allclose(self.row_lat, other.row_lat, rtol=0, atol=1e-9)
+            and self.is_global == other.is_global
+            and (self.is_global or np.allclose(self.lon, other.lon, rtol=0, atol=1e-9))
         )
 
     def __hash__(self) -> int:
         return hash((self.name, self.size))
 
 
-_NAME = re.compile(r"^(?:(?P<kind>[NO])(?P<n>\d+)|LL(?P<res>\d+(?:\.\d+)?))$")
+_NAME = re.compile(r"^(?:(?P<kind>[NOF])(?P<n>\d+)|LL(?P<res>\d+(?:\.\d+)?))$")
 
 
 @lru_cache(maxsize=32)
 def grid(name: str) -> Grid:
-    """The grid called ``name``: ``N<n>`` (classic reduced Gaussian), ``O<n>`` (octahedral)
-    or ``LL<degrees>`` (regular lat-lon including both poles, GRIB style).
+    """The global grid called ``name``: ``N<n>`` (classic reduced Gaussian, as ecCodes ships it),
+    ``O<n>`` (octahedral), ``F<n>`` (regular Gaussian, ``4n`` points a row) or ``LL<degrees>``
+    (regular lat-lon from 90 to -90 and from 0, GRIB style: ``LL0.25`` is the CDS's 721 x 1440).
 
     Examples
     --------
@@ -145,64 +165,35 @@ def grid(name: str) -> Grid:
     542080
     >>> grid("O1280").size
     6599680
+    >>> grid("LL0.25").size
+    1038240
     """
     match = _NAME.match(name.strip().upper())
     if match is None:
-        raise ValueError(f"unknown grid name {name!r}: expected N<n>, O<n> or LL<degrees>")
+        raise ValueError(f"unknown grid name {name!r}: expected N<n>, O<n>, F<n> or LL<degrees>")
     if match["res"] is not None:
         return regular_ll(float(match["res"]))
     n = int(match["n"])
+    if n < 1:
+        raise ValueError(f"unknown grid name {name!r}: the Gaussian number must be >= 1")
     lat = gaussian_latitudes(n)
-    pl = octahedral_pl(n) if match["kind"] == "O" else classic_pl(n)
-    return Grid(f"{match['kind']}{n}", lat, pl)
+    kind = match["kind"]
+    pl = {"O": octahedral_pl, "N": classic_pl, "F": regular_gaussian_pl}[kind](n)
+    return Grid(f"{kind}{n}", lat, pl)
+
+
+def regular_gaussian_pl(n: int) -> IntArray:
+    """Points per row of the regular Gaussian grid F``n``: ``4n`` on each of its ``2n`` rows."""
+    return np.full(2 * n, 4 * n, dtype=np.int64)
 
 
 def regular_ll(resolution: float) -> Grid:
     """Regular lat-lon grid with nodes on both poles and at longitude 0, GRIB style."""
+    if not resolution > 0:
+        raise ValueError(f"resolution must be positive, got {resolution}")
     rows = round(180.0 / resolution)
     cols = round(360.0 / resolution)
     if not np.isclose(rows * resolution, 180.0) or not np.isclose(cols * resolution, 360.0):
-        raise ValueError(f"resolution {resolution} does not divide the globe")
+        raise ValueError(f"resolution {resolution} does not divide the globe: name the sub-area instead")
     lat = 90.0 - resolution * np.arange(rows + 1)
     return Grid(f"LL{resolution:g}", lat, np.full(rows + 1, cols, dtype=np.int64))
-
-
-def grid_from_handle(handle: int, source: str = "<message>") -> Grid:
-    """Identify the grid of one decoded GRIB message (an ecCodes handle)."""
-    import eccodes
-
-    grid_type = eccodes.codes_get(handle, "gridType")
-    if grid_type == "reduced_gg":
-        n = int(eccodes.codes_get(handle, "N"))
-        pl = eccodes.codes_get_array(handle, "pl").astype(np.int64)
-        kind = "O" if np.array_equal(pl, octahedral_pl(n)) else "N"
-        candidate = grid(f"{kind}{n}")
-        if not np.array_equal(candidate.pl, pl):
-            raise InputError(source, f"reduced Gaussian grid N={n} with a non-standard pl array")
-        return candidate
-    if grid_type == "regular_ll":
-        di = float(eccodes.codes_get(handle, "iDirectionIncrementInDegrees"))
-        candidate = regular_ll(di)
-        nj = int(eccodes.codes_get(handle, "Nj"))
-        if nj != candidate.pl.size:
-            raise InputError(source, f"regular_ll grid is not global ({nj} rows)")
-        return candidate
-    raise InputError(source, f"unsupported grid type {grid_type!r}")
-
-
-def grid_from_grib(path: PathLike) -> Grid:
-    """The grid of the first message in a GRIB file."""
-    import eccodes
-
-    source = str(path)
-    with open(Path(path), "rb") as stream:
-        try:
-            handle = eccodes.codes_grib_new_from_file(stream)
-        except Exception as exc:
-            raise InputError(source, f"cannot decode GRIB: {exc}") from exc
-        if handle is None:
-            raise InputError(source, "not a GRIB file: no GRIB message found")
-        try:
-            return grid_from_handle(handle, source)
-        finally:
-            eccodes.codes_release(handle)

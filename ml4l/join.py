@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -32,11 +33,11 @@ import pyarrow.parquet as pq
 import zarr
 
 from ml4l.config import JoinConfig
-from ml4l.era_store import complete_months, store_period
-from ml4l.errors import InputError
+from ml4l.era_store import require_ingested, store_period
 from ml4l.grids import Grid, grid
 from ml4l.lake import Lake
-from ml4l.modis import find_modis, read_modis, utc_hours
+from ml4l.readers.modis import hours_after_midnight
+from ml4l.readers.modis.folder import read_day, scan_folder
 from ml4l.nearest import nearest
 from ml4l.types import FloatArray, IntArray, Month
 from ml4l.variables import CONSTANT, LAKE_COVER, SALINE_LAKE, TIME_VARIABLE
@@ -76,7 +77,11 @@ class JoinCounts:
     """What happened to the pixels whose UTC hour falls in the month being joined.
 
     ``observed == no_era + beyond_lat + beyond_threshold + matched``; ``matched``
-    equals the sum of ``lst_count`` over the month's rows.
+    equals the sum of ``lst_count`` over the month's rows. ``qc_classes`` counts every
+    pixel of the files of the month's own days by MODIS QC class, kept or not;
+    ``dates_from_name`` lists files with no date inside, ``unexpected_files`` what the
+    raw MODIS folder holds that is no MODIS granule, ``not_read`` seed granules also
+    there in a preferred encoding.
     """
 
     files_read: int = 0
@@ -87,10 +92,21 @@ class JoinCounts:
     beyond_threshold: int = 0
     matched: int = 0
     missing_days: list[str] = field(default_factory=list)
+    qc_classes: dict[str, int] = field(default_factory=dict)
+    dates_from_name: list[str] = field(default_factory=list)
+    unexpected_files: list[str] = field(default_factory=list)
+    not_read: list[str] = field(default_factory=list)
 
     def add(self, other: JoinCounts) -> None:
+        """Sum the counts; lists become sorted unions (every day lists the folder's unexpected files)."""
         for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, list):
+                setattr(self, f.name, sorted(set(mine) | set(theirs)))
+            elif isinstance(mine, dict):
+                setattr(self, f.name, {k: mine.get(k, 0) + theirs.get(k, 0) for k in sorted(set(mine) | set(theirs))})
+            else:
+                setattr(self, f.name, mine + theirs)
 
 
 @dataclass(frozen=True)
@@ -113,8 +129,7 @@ class MonthSummary:
 
 
 def _store_hours(lake: Lake, month: Month) -> pd.DatetimeIndex:
-    if month not in complete_months(lake):
-        raise InputError(lake.era_month_marker(month), f"ERA month {month} is not ingested: run the ingest first")
+    require_ingested(lake, month)
     _, times = store_period(lake.era_timevar)
     return times[times.strftime("%Y-%m") == month]
 
@@ -204,25 +219,53 @@ class FeatureReader:
         return {name: out[name] for name in FEATURE_COLUMNS}
 
 
+PixelValues = Callable[[FloatArray, FloatArray, str], FloatArray]
+"""Values averaged instead of the files' LST, from the matched pixels' latitudes and longitudes and the MODIS day."""
+
+
 def join_day(lake: Lake, day: str, month: Month, staging: str, config: JoinConfig = JoinConfig()) -> JoinCounts:
-    """Join the MODIS file of ``day`` for the hours of ``month``; writes ``<staging>/<day>.parquet``.
+    """Join the MODIS files of ``day`` for the hours of ``month``; writes ``<staging>/<day>.parquet``.
 
     A missing file is counted, not raised: it is a gap in the record. A file that
-    cannot be read raises :class:`~ml4l.errors.InputError` naming it.
+    cannot be read, or two files holding the same granule, raise
+    :class:`~ml4l.errors.InputError` naming them.
+    """
+    counts, moments = day_moments(lake, day, month, config)
+    if moments is not None:
+        target = f"{staging}/{day}.parquet"
+        lake.fs.makedirs(staging, exist_ok=True)
+        with lake.fs.open(target, "wb") as out:
+            moments.to_parquet(out, index=False)
+    return counts
+
+
+def day_moments(
+    lake: Lake, day: str, month: Month, config: JoinConfig = JoinConfig(), pixel_values: PixelValues | None = None
+) -> tuple[JoinCounts, pd.DataFrame | None]:
+    """The moments per (hour, cell) of ``day``'s pixels in the hours of ``month``, with the features; ``None``: no file.
+
+    ``pixel_values`` replaces the LST of the matched pixels, e.g. by the synthetic truth
+    (:mod:`ml4l.oracle`): the pixels, hours and cells stay those of the join.
     """
     counts = JoinCounts()
     hours = _store_hours(lake, month)
-    path = find_modis(lake, day)
-    if path is None:
-        if pd.Timestamp(day).strftime("%Y-%m") == month and pd.Timestamp(day) in set(hours.normalize()):
+    own_day = pd.Timestamp(day).strftime("%Y-%m") == month
+    folder = scan_folder(lake)
+    counts.unexpected_files, counts.not_read = list(folder.unexpected), list(folder.not_read)
+    found = read_day(lake, day, config.max_lst_error_k, folder)
+    if found is None:
+        if own_day and pd.Timestamp(day) in set(hours.normalize()):
             counts.files_missing, counts.missing_days = 1, [day]
-        return counts
-    counts.files_read = 1
-    image = read_modis(path, lake.local(path))
-    lat, lon, lst, view = image.observed()
-    offset = np.floor(utc_hours(pd.Timestamp(day), lon, view) + 0.5).astype(np.int64)
+        return counts, None
+    counts.files_read = len(found.files)
+    if own_day:
+        counts.qc_classes, counts.dates_from_name = dict(found.data.attrs["qc_counts"]), found.dates_from_name
+    lat, lon = found.data["latitude"].to_numpy(), found.data["longitude"].to_numpy()
+    lst = found.data["lst"].to_numpy()
+    offset = np.floor(hours_after_midnight(found.data) + 0.5).astype(np.int64)
     time = pd.Timestamp(day) + pd.to_timedelta(offset, unit="h")
-    in_month = np.asarray(time.strftime("%Y-%m") == month) if offset.size else np.zeros(0, dtype=bool)
+    first = pd.Timestamp(f"{month}-01")  # compared as timestamps: a string per pixel costs GBs on a full-size day
+    in_month = np.asarray((time >= first) & (time < first + pd.offsets.MonthBegin(1)))
     lat, lon, lst, offset = lat[in_month], lon[in_month], lst[in_month], offset[in_month]
     counts.observed = int(lat.size)
 
@@ -239,16 +282,13 @@ def join_day(lake: Lake, day: str, month: Month, staging: str, config: JoinConfi
     counts.beyond_threshold = int((~close).sum())
     counts.matched = int(close.sum())
 
-    moments = reduce_pixels(hour_index[keep][close], cell[close], lst[keep][close], distance[close], features.grid.size)
+    averaged = lst[keep][close] if pixel_values is None else pixel_values(lat[keep][close], lon[keep][close], day)
+    moments = reduce_pixels(hour_index[keep][close], cell[close], averaged, distance[close], features.grid.size)
     store_hour = moments.pop("hour").to_numpy()
     for name, values in features.at(store_hour, moments["cell"].to_numpy()).items():
         moments[name] = values
     moments.insert(0, "time", features.times[store_hour])
-    target = f"{staging}/{day}.parquet"
-    lake.fs.makedirs(staging, exist_ok=True)
-    with lake.fs.open(target, "wb") as out:
-        moments.to_parquet(out, index=False)
-    return counts
+    return counts, moments
 
 
 def _hour_index(day: pd.Timestamp, offset: IntArray, hours: pd.DatetimeIndex) -> IntArray:
@@ -270,8 +310,22 @@ def month_path(lake: Lake, month: Month) -> str:
 
 
 def staging_path(lake: Lake, month: Month, run: str | None = None) -> str:
-    """A fresh hidden directory for a month's staged parts."""
+    """A fresh hidden directory for a month's staged parts, ``joined/_staging/<month>-<run>``.
+
+    The run token ends the name: whoever writes there holds ``lake.claim(run)``, so
+    :func:`sweep_month` leaves it alone while the run lives.
+    """
     return lake.path("joined", "_staging", f"{month}-{run or uuid.uuid4().hex[:12]}")
+
+
+def staging_token(staging: str) -> str:
+    """The run token of a staging directory made by :func:`staging_path`."""
+    return staging.rsplit("-", 1)[-1]
+
+
+def rejected_path(lake: Lake, month: Month) -> str:
+    """Where a joined month that failed validation is kept for inspection (the published month is untouched)."""
+    return lake.path("quarantine", "joined_month", f"{month}.rejected")
 
 
 def discard_staging(lake: Lake, staging: str) -> None:
@@ -280,7 +334,18 @@ def discard_staging(lake: Lake, staging: str) -> None:
         lake.fs.rm(staging, recursive=True)
 
 
-def _merge_moments(parts: list[pd.DataFrame]) -> pd.DataFrame:
+def sweep_month(lake: Lake, month: Month) -> list[str]:
+    """Remove what killed joins of ``month`` left (staged parts, hidden month copies); spares live runs' own."""
+    removed = lake.remove_stale_staging(month_path(lake, month))
+    for path in sorted(lake.fs.glob(lake.path("joined", "_staging", f"{month}-*"))):
+        if not lake.is_live(staging_token(path)):
+            discard_staging(lake, path)
+            removed.append(path)
+    return removed
+
+
+def merge_moments(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Day parts merged into one row per (time, cell): moments summed, features of the first part."""
     frame = pd.concat(parts, ignore_index=True).sort_values(["time", "cell"], kind="stable", ignore_index=True)
     time = frame["time"].to_numpy().astype("datetime64[ns]").view(np.int64)
     cell = frame["cell"].to_numpy()
@@ -292,16 +357,23 @@ def _merge_moments(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return merged
 
 
-def finalize_month(lake: Lake, month: Month, staging: str, counts: JoinCounts) -> MonthSummary:
+def finalize_month(
+    lake: Lake, month: Month, staging: str, counts: JoinCounts, validate: Callable[[str], object] | None = None
+) -> MonthSummary:
     """Merge the staged parts into ``joined/year=YYYY/month=MM/part-0.parquet`` and swap it into place.
 
-    Re-running replaces the month whole; the staging directory is removed.
+    ``validate(directory)`` checks the new month in its hidden directory first: if it
+    raises, the published month stays as it was and the new one is kept at
+    :func:`rejected_path`. Re-running replaces the month whole; the staging directory is removed.
     """
     g, _ = store_period(lake.era_timevar)
     hours = _store_hours(lake, month)
     fs = lake.fs
-    parts = [pd.read_parquet(fs.open(p, "rb")) for p in sorted(fs.glob(f"{staging}/*.parquet"))]
-    moments = _merge_moments(parts) if parts else pd.DataFrame(columns=["time", "cell", *_MOMENTS, *FEATURE_COLUMNS])
+    parts = []
+    for part in sorted(fs.glob(f"{staging}/*.parquet")):
+        with fs.open(part, "rb") as source:
+            parts.append(pd.read_parquet(source))
+    moments = merge_moments(parts) if parts else pd.DataFrame(columns=["time", "cell", *_MOMENTS, *FEATURE_COLUMNS])
     n = moments["lst_count"].to_numpy(dtype=np.float64)
     mean = moments["lst_sum"].to_numpy(dtype=np.float64) / np.maximum(n, 1)
     variance = np.maximum(moments["lst_sumsq"].to_numpy(dtype=np.float64) / np.maximum(n, 1) - mean**2, 0.0)
@@ -330,26 +402,35 @@ def finalize_month(lake: Lake, month: Month, staging: str, counts: JoinCounts) -
         mean_distance_km=float(np.average(table["distance_km"], weights=table["lst_count"])) if len(table) else float("nan"),
         counts=counts,
     )
-    with lake.replace_whole(target) as hidden:
-        fs.makedirs(hidden, exist_ok=True)
-        with fs.open(f"{hidden}/part-0.parquet", "wb") as out:
-            pq.write_table(arrow, out)
-        with fs.open(f"{hidden}/_summary.json", "w") as out:
-            json.dump(summary.to_dict(), out, indent=2)
-    discard_staging(lake, staging)
+    try:
+        with lake.replace_whole(target, validate, rejected_path(lake, month)) as hidden:
+            fs.makedirs(hidden, exist_ok=True)
+            with fs.open(f"{hidden}/part-0.parquet", "wb") as out:
+                pq.write_table(arrow, out)
+            with fs.open(f"{hidden}/_summary.json", "w") as out:
+                json.dump(summary.to_dict(), out, indent=2)
+    finally:
+        discard_staging(lake, staging)
     return summary
 
 
-def join_month(lake: Lake, month: Month, config: JoinConfig = JoinConfig()) -> MonthSummary:
-    """Join a whole month in this process: :func:`join_day` for each day, then :func:`finalize_month`."""
-    staging = staging_path(lake, month)
-    counts = JoinCounts()
-    try:
-        for day in month_days(lake, month):
-            counts.add(join_day(lake, day, month, staging, config))
-        return finalize_month(lake, month, staging, counts)
-    finally:
-        discard_staging(lake, staging)
+def join_month(
+    lake: Lake, month: Month, config: JoinConfig = JoinConfig(), validate: Callable[[str], object] | None = None
+) -> MonthSummary:
+    """Join a whole month in this process: :func:`join_day` for each day, then :func:`finalize_month`.
+
+    Leftovers of killed runs of the month are swept first; ``validate`` as in :func:`finalize_month`.
+    """
+    sweep_month(lake, month)
+    with lake.claim(uuid.uuid4().hex[:12]) as run:
+        staging = staging_path(lake, month, run)
+        counts = JoinCounts()
+        try:
+            for day in month_days(lake, month):
+                counts.add(join_day(lake, day, month, staging, config))
+            return finalize_month(lake, month, staging, counts, validate)
+        finally:
+            discard_staging(lake, staging)
 
 
 def table_path(lake: Lake, month: Month) -> str:
@@ -357,7 +438,12 @@ def table_path(lake: Lake, month: Month) -> str:
     return f"{month_path(lake, month)}/part-0.parquet"
 
 
+def read_joined_at(lake: Lake, directory: str) -> pd.DataFrame:
+    """The joined month in ``directory`` (published or hidden) as a DataFrame."""
+    with lake.fs.open(f"{directory}/part-0.parquet", "rb") as source:
+        return pd.read_parquet(source)
+
+
 def read_joined(lake: Lake, month: Month) -> pd.DataFrame:
     """A joined month as a DataFrame."""
-    with lake.fs.open(table_path(lake, month), "rb") as source:
-        return pd.read_parquet(source)
+    return read_joined_at(lake, month_path(lake, month))

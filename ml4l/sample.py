@@ -1,16 +1,20 @@
 """Sample inputs in the real formats and the file layout of seed 000, from :mod:`ml4l.synthetic`.
 
-ERA fields are written as GRIB1 by ecCodes on the recipe's reduced Gaussian grid;
-MODIS Aqua-day LST as GeoTIFF (GDAL, via rasterio) and/or CF NetCDF, with the
-product's own encoding: LST as uint16 scaled by 0.02 K with 0 as fill, view time
-in local solar hours.
+ERA fields are written as GRIB1 by ecCodes on the recipe's grid, reduced Gaussian
+(``N``/``O``) or regular lat-lon as the CDS delivers ERA5 (``grid: LL0.25``, 721 x 1440),
+each message zero-padded to a multiple of 120 bytes as MARS and the CDS write them;
+MODIS Aqua-day LST as GeoTIFF (GDAL, via rasterio), CF NetCDF and/or NASA's HDF4-EOS
+sinusoidal tiles (pyhdf), with the product's own encoding: LST as uint16 scaled by
+0.02 K with 0 as fill, view time in local solar hours, the QC byte in the tiles.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from ml4l.config import Recipe
-from ml4l.grib import GribWriter, write_fields
+from ml4l.readers.grib import MARS_PADDING, GribWriter, write_fields
 from ml4l.grids import Grid, grid
 from ml4l.lake import Lake
-from ml4l.synthetic import SyntheticEarth
+from ml4l.readers.modis.hdf4 import SinusoidalGrid
+from ml4l.synthetic import SENSOR_NOISE_K, SyntheticEarth
 from ml4l.types import FloatArray, Month
 from ml4l.variables import CONSTANT, GROUPS, LAKE_COVER, SALINE_LAKE, Variable
 
@@ -84,16 +89,21 @@ class SampleWriter:
     def era_month(self, month: Month) -> list[str]:
         """Write the month's ERA_sfc and ERA_skin files, hour by hour."""
         targets = {"sfc": self.lake.era_sfc(month), "skin": self.lake.era_skin(month)}
+        with self._staged(targets["sfc"]) as sfc_path, self._staged(targets["skin"]) as skin_path:
+            self.era_hours(self.recipe.period.hours_of(month), sfc_path, skin_path)
+        return list(targets.values())
+
+    def era_hours(self, hours: pd.DatetimeIndex, sfc_path: str, skin_path: str) -> None:
+        """Write the ERA_sfc and ERA_skin messages of ``hours`` to two local GRIB files (self-contained
+        messages: the files of consecutive hours, concatenated, are the files of all of them)."""
         v15 = self.earth.constants(self.grid.lat, self.grid.lon, 15)
         bits = self.recipe.sample.bits_per_value
-        with self._staged(targets["sfc"]) as sfc_path, self._staged(targets["skin"]) as skin_path:
-            with GribWriter(sfc_path, self.grid, bits) as sfc, GribWriter(skin_path, self.grid, bits) as skin:
-                for time in self.recipe.period.hours_of(month):
-                    weather = self.earth.weather(self.grid.lat, self.grid.lon, hours_since_epoch(time)[0], v15)
-                    for group, writer in (("sfc", sfc), ("skin", skin)):
-                        for variable in GROUPS[group]:  # type: ignore[index]
-                            writer.write(variable, time, weather[variable.name])
-        return list(targets.values())
+        with GribWriter(sfc_path, self.grid, bits, MARS_PADDING) as sfc, GribWriter(skin_path, self.grid, bits, MARS_PADDING) as skin:
+            for time in hours:
+                weather = self.earth.weather(self.grid.lat, self.grid.lon, hours_since_epoch(time)[0], v15)
+                for group, writer in (("sfc", sfc), ("skin", skin)):
+                    for variable in GROUPS[group]:  # type: ignore[index]
+                        writer.write(variable, time, weather[variable.name])
 
     def era_constants(self) -> list[str]:
         """Write climate V15 and V20, the 12 monthly lake-cover files and the saline-lake file."""
@@ -115,46 +125,82 @@ class SampleWriter:
 
     def _write_grib(self, target: str, fields: Iterable[tuple[Variable, pd.Timestamp, FloatArray]]) -> str:
         with self._staged(target) as local:
-            write_fields(local, self.grid, fields, self.recipe.sample.bits_per_value)
+            write_fields(local, self.grid, fields, self.recipe.sample.bits_per_value, MARS_PADDING)
         return target
 
     # ---- MODIS ----
 
-    def modis_observations(self, day: pd.Timestamp) -> ModisDay:
-        """LST and view time of one day on the MODIS grid (NaN: ocean, outside swath, cloud)."""
-        rows, cols = self.modis_grid.shape
-        lst = np.full((rows, cols), np.nan, dtype=np.float32)
-        view = np.full((rows, cols), np.nan, dtype=np.float32)
+    def _observe(self, lat: FloatArray, lon: FloatArray, day: pd.Timestamp, key: list[int]) -> ModisDay:
+        """LST and local view hour at points ``(lat, lon)`` of one day; NaN: ocean, outside swath, cloud.
+
+        ``key`` seeds the noise with the recipe's seed and the day.
+        """
         day_start = float(hours_since_epoch(day)[0])
-        lon_row = self.modis_grid.lon
-        for first in range(0, rows, _ROW_BLOCK):
-            block_lat = self.modis_grid.lat[first : first + _ROW_BLOCK]
-            lat2, lon2 = np.meshgrid(block_lat, lon_row, indexing="ij")
-            utc, view_hour = self.earth.overpass(lat2, lon2, day_start)
-            seen = ~np.isnan(utc) & (self.earth.land_sea_mask(lat2, lon2) > 0.5)
-            seen[seen] = ~self.earth.cloudy(lat2[seen], lon2[seen], utc[seen])
-            if not seen.any():
-                continue
-            rng = np.random.default_rng([self.recipe.sample.seed, int(day_start), first])
-            truth = self.earth.lst(lat2[seen], lon2[seen], utc[seen], day.month, rng)
-            block = (slice(first, first + _ROW_BLOCK), slice(None))
-            lst[block][seen] = truth
-            view[block][seen] = view_hour[seen]
+        lst = np.full(lat.shape, np.nan, dtype=np.float32)
+        view = np.full(lat.shape, np.nan, dtype=np.float32)
+        utc, view_hour = self.earth.overpass(lat, lon, day_start)
+        seen = ~np.isnan(utc) & (self.earth.land_sea_mask(lat, lon) > 0.5)
+        seen[seen] = ~self.earth.cloudy(lat[seen], lon[seen], utc[seen])
+        if seen.any():
+            rng = np.random.default_rng([self.recipe.sample.seed, int(day_start), *key])
+            lst[seen] = self.earth.lst(lat[seen], lon[seen], utc[seen], day.month, rng)
+            view[seen] = view_hour[seen]
         return ModisDay(lst, view)
 
+    def modis_observations(self, day: pd.Timestamp) -> ModisDay:
+        """LST and view time of one day on the MODIS grid (NaN: ocean, outside swath, cloud)."""
+        rows, _ = self.modis_grid.shape
+        blocks = []
+        for first in range(0, rows, _ROW_BLOCK):
+            block_lat = self.modis_grid.lat[first : first + _ROW_BLOCK]
+            lat2, lon2 = np.meshgrid(block_lat, self.modis_grid.lon, indexing="ij")
+            blocks.append(self._observe(lat2, lon2, day, [first]))
+        return ModisDay(np.concatenate([b.lst for b in blocks]), np.concatenate([b.view_time for b in blocks]))
+
+    def modis_tile(self, day: pd.Timestamp, tile: str) -> str:
+        """Write one day of one sinusoidal tile (``h18v04``) as NASA's MYD11A1 HDF4-EOS granule."""
+        h, v = int(tile[1:3]), int(tile[4:6])
+        cells = max(1, round(10.0 / self.recipe.sample.modis_resolution))
+        grid = SinusoidalGrid.tile(h, v, cells)
+        lat, lon = grid.lat_lon(*np.indices(grid.shape))
+        on_earth = ~np.isnan(lon)
+        observed = self._observe(lat, np.where(on_earth, lon, 0.0), day, [h, v, cells])
+        lst = np.where(on_earth, observed.lst, np.nan)
+        target = self.lake.path("raw", "MODIS", modis_tile_name(day, tile))
+        qc_rng = np.random.default_rng([self.recipe.sample.seed, h, v, day.dayofyear])
+        with self._staged(target) as local:
+            write_modis_hdf4(local, ModisDay(lst, observed.view_time), grid, day, qc_rng)
+        return target
+
+    def record(self) -> str:
+        """Write :attr:`~ml4l.lake.Lake.sample_record`: the synthetic Earth behind the MODIS files, for :mod:`ml4l.oracle`."""
+        target = self.lake.sample_record
+        text = json.dumps({"generator": "ml4l.synthetic.SyntheticEarth", "seed": self.recipe.sample.seed,
+                           "sensor_noise_k": SENSOR_NOISE_K}, indent=2)
+        with self._staged(target) as local:
+            partial = f"{local}.{uuid.uuid4().hex}.partial"  # days are written in parallel, each replaces it whole
+            Path(partial).write_text(text)
+            os.replace(partial, local)
+        return target
+
     def modis_day(self, day: pd.Timestamp) -> list[str]:
-        """Write one day of MODIS in every configured format."""
-        observed = self.modis_observations(day)
+        """Write one day of MODIS in every configured format (and the sample record)."""
+        self.record()
+        global_formats = set(self.recipe.sample.modis_formats) - {"hdf"}
+        observed = self.modis_observations(day) if global_formats else ModisDay(np.zeros(0), np.zeros(0))
         written = []
         for extension in self.recipe.sample.modis_formats:
+            if extension == "hdf":
+                written += [self.modis_tile(day, tile) for tile in self.recipe.sample.modis_tiles]
+                continue
             target = self.lake.modis(day.strftime("%Y-%m-%d"), extension)
             with self._staged(target) as local:
                 if extension == "tif":
-                    write_modis_geotiff(local, observed, self.modis_grid)
+                    write_modis_geotiff(local, observed, self.modis_grid, day)
                 elif extension == "nc":
                     write_modis_netcdf(local, observed, self.modis_grid, day)
                 else:
-                    raise ValueError(f"unknown MODIS format {extension!r}: expected tif or nc")
+                    raise ValueError(f"unknown MODIS format {extension!r}: expected tif, nc or hdf")
             written.append(target)
         return written
 
@@ -200,8 +246,11 @@ def _encode(values: np.ndarray, scale: float, fill: int, dtype: type) -> np.ndar
     return encoded
 
 
-def write_modis_geotiff(path: str, day: ModisDay, modis_grid: ModisGrid) -> None:
-    """Two-band GeoTIFF (EPSG:4326): LST_Day (uint16, 0.02 K) and Day_view_time (uint16, 0.01 h); 0 is fill."""
+def write_modis_geotiff(path: str, day: ModisDay, modis_grid: ModisGrid, date: pd.Timestamp | None = None) -> None:
+    """Two-band GeoTIFF (EPSG:4326): LST_Day (uint16, 0.02 K) and Day_view_time (uint16, 0.01 h); 0 is fill.
+
+    ``date``, if given, is written as the ``date`` tag, the file's own record of its day.
+    """
     import rasterio
     from rasterio.transform import from_origin
 
@@ -228,9 +277,88 @@ def write_modis_geotiff(path: str, day: ModisDay, modis_grid: ModisGrid) -> None
             dst.units = ("K", "h")
             dst.descriptions = ("LST_Day", "Day_view_time")
             dst.update_tags(product="MYD11A1-like synthetic sample", view_time="local solar time")
+            if date is not None:
+                dst.update_tags(date=date.strftime("%Y-%m-%d"))
         os.replace(partial, path)
     finally:
         Path(partial).unlink(missing_ok=True)
+
+
+def modis_tile_name(day: pd.Timestamp, tile: str) -> str:
+    """NASA's granule name of an Aqua tile, produced (deterministically) two days later."""
+    produced = day + pd.Timedelta(days=2)
+    return f"MYD11A1.A{day.year}{day.dayofyear:03d}.{tile}.061.{produced.year}{produced.dayofyear:03d}000000.hdf"
+
+
+_ERROR_CLASS_SHARES = (0.6, 0.2, 0.1, 0.1)
+"""Shares of observed sample pixels in the LST error classes <= 1, 2, 3 and > 3 K."""
+
+
+def write_modis_hdf4(
+    path: str, day: ModisDay, grid: SinusoidalGrid, date: pd.Timestamp, rng: np.random.Generator
+) -> None:
+    """An HDF4-EOS MYD11A1 granule: ``LST_Day_1km``, ``QC_Day``, ``Day_view_time`` and NASA's metadata.
+
+    The QC byte of an observed pixel holds an error class drawn with :data:`_ERROR_CLASS_SHARES`;
+    one not observed says "not produced, cloud".
+    """
+    from pyhdf.SD import SD, SDC
+
+    observed = ~np.isnan(day.lst)
+    qc = np.full(grid.shape, 0b10, dtype=np.uint8)
+    qc[observed] = rng.choice(4, size=int(observed.sum()), p=_ERROR_CLASS_SHARES).astype(np.uint8) << 6
+    south, north, west, east = grid.bounds()
+    lst = _encode(day.lst, LST_SCALE, 0, np.uint16)
+    view = _encode(np.where(observed, day.view_time, np.nan), VIEW_TIME_SCALE_NC, 255, np.uint8)
+    layers = (  # name, HDF type, values, attributes, fill
+        ("LST_Day_1km", SDC.UINT16, lst, {"scale_factor": LST_SCALE, "units": "K"}, 0),
+        ("QC_Day", SDC.UINT8, qc, {}, None),
+        ("Day_view_time", SDC.UINT8, view, {"scale_factor": VIEW_TIME_SCALE_NC, "units": "hrs"}, 255),
+    )
+    partial = path + ".partial"
+    try:
+        hdf = SD(partial, SDC.WRITE | SDC.CREATE | SDC.TRUNC)
+        for name, kind, values, attributes, fill in layers:
+            sds = hdf.create(name, kind, grid.shape)
+            if fill is not None:
+                sds.setfillvalue(fill)
+            for key, value in attributes.items():
+                setattr(sds, key, value)
+            sds[:] = values
+            sds.endaccess()
+        metadata = {
+            "StructMetadata.0": _struct_metadata(grid),
+            "CoreMetadata.0": _odl({"SHORTNAME": "MYD11A1", "RANGEBEGINNINGDATE": date.strftime("%Y-%m-%d")}),
+            "ArchiveMetadata.0": _odl({"SOUTHBOUNDINGCOORDINATE": south, "NORTHBOUNDINGCOORDINATE": north,
+                                       "WESTBOUNDINGCOORDINATE": west, "EASTBOUNDINGCOORDINATE": east}),
+        }
+        for name, text in metadata.items():
+            hdf.attr(name).set(SDC.CHAR8, text)
+        hdf.end()
+        os.replace(partial, path)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+
+
+def _struct_metadata(grid: SinusoidalGrid) -> str:
+    rows, cols = grid.shape
+    lower_right = (grid.x0 + cols * grid.dx, grid.y0 - rows * grid.dy)
+    return (
+        "GROUP=GridStructure\n\tGROUP=GRID_1\n\t\tGridName=\"MODIS_Grid_Daily_1km_LST\"\n"
+        f"\t\tXDim={cols}\n\t\tYDim={rows}\n"
+        f"\t\tUpperLeftPointMtrs=({grid.x0!r},{grid.y0!r})\n\t\tLowerRightMtrs=({lower_right[0]!r},{lower_right[1]!r})\n"
+        f"\t\tProjection=GCTP_SNSOID\n\t\tProjParams=({grid.radius:.6f},0,0,0,0,0,0,0,86400,0,0,0,0)\n"
+        "\t\tSphereCode=-1\n\t\tGridOrigin=HDFE_GD_UL\n\tEND_GROUP=GRID_1\nEND_GROUP=GridStructure\nEND\n"
+    )
+
+
+def _odl(values: dict[str, object]) -> str:
+    """ECS ODL metadata with one ``OBJECT`` per value, as NASA writes it."""
+    lines = ["GROUP = INVENTORYMETADATA"]
+    for name, value in values.items():
+        shown = f'"{value}"' if isinstance(value, str) else repr(float(value))  # type: ignore[arg-type]
+        lines += [f"  OBJECT = {name}", "    NUM_VAL = 1", f"    VALUE = {shown}", f"  END_OBJECT = {name}", ""]
+    return "\n".join([*lines, "END_GROUP = INVENTORYMETADATA", "END", ""])
 
 
 def write_modis_netcdf(path: str, day: ModisDay, modis_grid: ModisGrid, date: pd.Timestamp) -> None:
@@ -268,4 +396,67 @@ def generate(recipe: Recipe, lake: Lake, progress: Progress | None = None) -> li
     for month in recipe.period.months:
         written += writer.month(month)
         report(month)
+    return written
+
+
+# ---- a month on every core: each day in its own process ----
+
+
+def _era_day_parts(recipe: Recipe, lake_root: str, day: str, directory: str) -> tuple[str, str]:
+    stamp = pd.Timestamp(day)
+    parts = (os.path.join(directory, f"sfc-{stamp:%Y%m%d}.grib"), os.path.join(directory, f"skin-{stamp:%Y%m%d}.grib"))
+    SampleWriter(recipe, Lake(lake_root)).era_hours(pd.date_range(stamp, periods=24, freq="h"), *parts)
+    return parts
+
+
+def _modis_day(recipe: Recipe, lake_root: str, day: str) -> list[str]:
+    return SampleWriter(recipe, Lake(lake_root)).modis_day(pd.Timestamp(day))
+
+
+def _era_constants(recipe: Recipe, lake_root: str) -> list[str]:
+    return SampleWriter(recipe, Lake(lake_root)).era_constants()
+
+
+def write_month_in_parallel(recipe: Recipe, lake: Lake, month: Month, workers: int | None = None,
+                            constants: bool = True, progress: Progress | None = None) -> list[str]:
+    """The files :meth:`SampleWriter.month` writes (and the ERA constants), made day by day in ``workers``
+    processes (default: the cores given, :mod:`ml4l.threads`); the same bytes for ERA, the same values for MODIS.
+
+    Each day's ERA hours go to part files, concatenated in order into the month's files
+    (written aside, then renamed), so no process holds more than a day.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from ml4l.threads import cores_given
+
+    report = progress or (lambda _: None)
+    days = [d.strftime("%Y-%m-%d") for d in recipe.period.days_of(month)]
+    writer = SampleWriter(recipe, lake)
+    written: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="ml4l-era-parts-") as directory, \
+            ProcessPoolExecutor(max_workers=workers or cores_given(), mp_context=get_context("spawn")) as pool:
+        fixed = pool.submit(_era_constants, recipe, lake.root) if constants else None
+        era = [pool.submit(_era_day_parts, recipe, lake.root, day, directory) for day in days]
+        modis = [pool.submit(_modis_day, recipe, lake.root, day) for day in days]
+        if fixed is not None:
+            written += fixed.result()
+            report("constants")
+        parts = [future.result() for future in era]
+        for group, target in enumerate((lake.era_sfc(month), lake.era_skin(month))):
+            with writer._staged(target) as local:
+                partial = local + ".partial"
+                try:
+                    with open(partial, "wb") as out:
+                        for day_parts in parts:
+                            with open(day_parts[group], "rb") as source:
+                                shutil.copyfileobj(source, out, 16 << 20)
+                    os.replace(partial, local)
+                finally:
+                    Path(partial).unlink(missing_ok=True)
+            written.append(target)
+        report(f"ERA {month}")
+        for day, future in zip(days, modis, strict=True):
+            written += future.result()
+            report(day)
     return written

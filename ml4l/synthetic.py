@@ -246,8 +246,11 @@ class SyntheticEarth:
         """Orography below ERA's resolution, metres."""
         return sdor * self.noise("subgrid", unit_vectors(lat, lon), 25.0)
 
-    def lst(self, lat: FloatArray, lon: FloatArray, t: FloatArray, month: int, rng: np.random.Generator) -> FloatArray:
-        """MODIS LST truth (K) at pixels observed at hours ``t``; see the module docstring."""
+    def lst(self, lat: FloatArray, lon: FloatArray, t: FloatArray, month: int, rng: np.random.Generator | None) -> FloatArray:
+        """MODIS LST truth (K) at pixels observed at hours ``t``; see the module docstring.
+
+        ``rng`` draws the sensor noise; ``None`` gives the truth without it (an oracle's target).
+        """
         v15 = self.constants(lat, lon, 15)
         v20 = self.constants(lat, lon, 20)
         era = self.weather(lat, lon, t, v15)
@@ -265,4 +268,4 @@ class SyntheticEarth:
         )
         surface = era["skt"] + delta
         surface = np.where(v20["si10"] > 0.5, np.minimum(surface, MELTING_POINT_K), surface)
-        return surface + rng.normal(0.0, SENSOR_NOISE_K, size=np.shape(lat))
+        return surface if rng is None else surface + rng.normal(0.0, SENSOR_NOISE_K, size=np.shape(lat))

@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,11 +27,12 @@ import pandas as pd
 from ml4l import evaluation
 from ml4l.config import TrainConfig
 from ml4l.ml.tracking import tracking_uri
-from ml4l.dataset import BASELINE, KEY_COLUMNS, TARGET, read_normalisation, read_shard, read_split, shard_count, split_rows, split_shards
+from ml4l.dataset import BASELINE, KEY_COLUMNS, TARGET, read_normalisation, read_split, shard_count, split_rows, split_shards
 from ml4l.lake import Lake
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 CHAMPION = "champion"
+CLAIM_TAG = "ml4l.claim"
 EXPERIMENT = "ml4l-lst"
 IMPORTANCE_ROWS = 20_000
 
@@ -107,32 +109,106 @@ def _xy(frame: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarra
     return frame[features].to_numpy(np.float32), frame[TARGET].to_numpy(np.float32)
 
 
-def stream_split(lake: Lake, split: str, name: str, features: list[str], batch_size: int, shuffle_rows: int = 0, seed: int = 0) -> Any:
-    """A ``tf.data.Dataset`` of ``(features, lst)`` batches read shard by shard.
+def _shard_arrays(source: Any, index: int, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Row group ``index`` as float32 ``(rows, features)`` and ``(rows,)`` arrays, straight from Arrow (no pandas)."""
+    import pyarrow.parquet as pq
 
-    With ``shuffle_rows`` > 0 the shards are visited in a new random order each
-    pass and rows are shuffled through a buffer of that many rows; at most about one
-    shard plus the buffer is held in memory.
+    table = pq.ParquetFile(source).read_row_group(index, columns=[*features, TARGET])
+    x = np.empty((table.num_rows, len(features)), dtype=np.float32)
+    for j, name in enumerate(features):
+        x[:, j] = table.column(name).to_numpy()
+    return x, table.column(TARGET).to_numpy().astype(np.float32, copy=False)
+
+
+def shuffled_batches(lake: Lake, split: str, name: str, features: list[str], batch_size: int,
+                     block_rows: int = 0, rng: np.random.Generator | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(features, lst)`` batches of one pass over a split, read one row group at a time.
+
+    With ``block_rows`` > 0 and ``rng``, the row groups come in a random order and are
+    gathered into blocks of at least ``block_rows`` rows, each permuted whole by one
+    NumPy gather: no per-row Python work. Batches have ``batch_size`` rows, the last may be short.
+    """
+    shuffle = block_rows > 0 and rng is not None
+    count = shard_count(lake, split, name)
+    order = rng.permutation(count) if shuffle else range(count)  # type: ignore[union-attr]
+    held: list[tuple[np.ndarray, np.ndarray]] = []
+    with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
+        for position, index in enumerate(order):
+            held.append(_shard_arrays(source, int(index), features))
+            last = position == count - 1
+            if not last and sum(len(y) for _, y in held) < max(block_rows, batch_size):
+                continue
+            x, y = (np.concatenate(part) for part in zip(*held, strict=True)) if len(held) > 1 else held[0]
+            if shuffle:
+                permutation = rng.permutation(len(y))  # type: ignore[union-attr]
+                x, y = x[permutation], y[permutation]
+            whole = len(y) if last else len(y) - len(y) % batch_size
+            for start in range(0, whole, batch_size):
+                yield x[start:start + batch_size], y[start:start + batch_size]
+            held = [(x[whole:], y[whole:])] if whole < len(y) else []  # a partial batch goes on with the next block
+
+
+def prefetched(batches: Iterator[Any], depth: int = 4) -> Iterator[Any]:
+    """``batches`` made on a background thread, up to ``depth`` ahead (Parquet reads and NumPy gathers release the GIL)."""
+    import queue
+    import threading
+
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        ahead.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            ahead.put(exc)
+
+    worker = threading.Thread(target=produce, name="ml4l-prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := ahead.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+_BATCHES_PER_CALL = 16
+"""Batches handed from the Python generator to ``tf.data`` per call (its per-call cost is a Python round trip)."""
+
+
+def stream_split(lake: Lake, split: str, name: str, features: list[str], batch_size: int, shuffle_rows: int = 0, seed: int = 0) -> Any:
+    """A ``tf.data.Dataset`` of ``(features, lst)`` batches streamed from the split's row groups.
+
+    Batches are cut from Arrow record batches on a background thread, ahead of the
+    trainer (:func:`prefetched`). With ``shuffle_rows`` > 0 each pass visits the row
+    groups in a new order and permutes blocks of at least ``shuffle_rows`` rows
+    (:func:`shuffled_batches`); at most about one block and a few batches are in memory.
     """
     import tensorflow as tf
 
-    columns = [*features, TARGET]
     passes = itertools.count()
-
-    count = shard_count(lake, split, name)
     rows_total = split_rows(lake, split, name)
 
-    def rows() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        order = np.random.default_rng([seed, next(passes)]).permutation(count) if shuffle_rows else range(count)
-        for index in order:
-            yield _xy(read_shard(lake, split, int(index), name, columns), features)
+    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rng = np.random.default_rng([seed, next(passes)]) if shuffle_rows else None
+        return prefetched(shuffled_batches(lake, split, name, features, batch_size * _BATCHES_PER_CALL, shuffle_rows, rng))
 
     signature = (tf.TensorSpec(shape=(None, len(features)), dtype=tf.float32), tf.TensorSpec(shape=(None,), dtype=tf.float32))
-    dataset = tf.data.Dataset.from_generator(rows, output_signature=signature).unbatch()
-    if shuffle_rows:
-        dataset = dataset.shuffle(shuffle_rows, seed=seed, reshuffle_each_iteration=True)
-    batches = -(-rows_total // batch_size)  # a known length lets Keras plan epochs without probing
-    return dataset.batch(batch_size).apply(tf.data.experimental.assert_cardinality(batches)).prefetch(2)
+    # one Python call per many batches; rebatch cuts them in C++ (whole chunks, so batches stay contiguous)
+    dataset = tf.data.Dataset.from_generator(chunks, output_signature=signature).rebatch(batch_size)
+    count = -(-rows_total // batch_size)  # a known length lets Keras plan epochs without probing
+    return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
 
 
 def evaluate(lake: Lake, name: str, predict: Any, linear: LinearFit, normalisation: dict[str, Any]) -> pd.DataFrame:
@@ -210,7 +286,8 @@ def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = Train
     uri = uri or tracking_uri(lake)
     mlflow.set_tracking_uri(uri)
     experiment = _experiment(lake, uri.startswith("sqlite:"))
-    with mlflow.start_run(experiment_id=experiment) as run:
+    kill_dead_runs(lake, experiment)
+    with lake.claim(uuid.uuid4().hex[:12]) as claim, mlflow.start_run(experiment_id=experiment, tags={CLAIM_TAG: claim}) as run:
         mlflow.log_params({**asdict(config), "features": len(features), "dataset": name, "backend": keras.backend.backend(),
                            **{f"rows_{s}": n for s, n in normalisation["rows"].items()},
                            **{f"months_{s}": ",".join(m) for s, m in normalisation["months"].items()}})
@@ -250,6 +327,25 @@ def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = Train
     version = str(info.registered_model_version) if info.registered_model_version is not None else None
     champion = _promote(model_name, version, metrics["test_mae"])
     return TrainResult(run.info.run_id, info.model_uri, version, champion, metrics, uri)
+
+
+def kill_dead_runs(lake: Lake, experiment_id: str) -> list[str]:
+    """Mark ``KILLED`` the runs of the experiment left ``RUNNING`` by a training process that died; returns their ids.
+
+    A training run holds a claim on this lake (:meth:`~ml4l.lake.Lake.claim`) named by its
+    ``ml4l.claim`` tag; a run whose claim is no longer held has no live process behind it.
+    Runs without the tag (started by other tools) are left alone.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    killed = []
+    for found in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+        token = found.data.tags.get(CLAIM_TAG)
+        if token is not None and not lake.is_live(token):
+            client.set_terminated(found.info.run_id, status="KILLED")
+            killed.append(found.info.run_id)
+    return killed
 
 
 def champion_version(model_name: str, uri: str | None = None) -> Any | None:

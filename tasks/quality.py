@@ -1,20 +1,27 @@
-"""Validation tasks: run a dataset's suite, publish the summary and Data Docs link, quarantine failures."""
+"""Validation tasks: run a dataset's suite, publish the summary and Data Docs link, quarantine failures.
+
+A failed validation emits the Prefect event ``ml4l.validation.failed`` and every quarantine
+``ml4l.month.quarantined``, with the month as resource (``ml4l.month.YYYY-MM``): automations
+react to them (``deployments/local_platform.py`` creates one) and the UI's event feed shows them.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.events import emit_event
 
 from ml4l import quality
 from ml4l.config import load_recipe
 from ml4l.errors import InputError
 from ml4l.join import read_joined
 from ml4l.lake import Lake
-from ml4l.modis import find_modis, read_modis
+from ml4l.readers.modis.folder import read_day, scan_folder
 from ml4l.types import Month
 
 # Validation is deterministic: a failure is bad data, never worth a retry.
@@ -37,17 +44,45 @@ def publish(outcome: quality.Validation) -> None:
         create_link_artifact(key=f"{key}-docs", link=outcome.docs, link_text=f"Data Docs: {outcome.dataset} {outcome.key}")
 
 
+def month_resource(dataset: str, key: str) -> dict[str, str]:
+    """The event resource of ``dataset``/``key``: its month (a day's key starts with its month), else the key itself."""
+    month = key[:7] if re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", key) else None
+    return {"prefect.resource.id": f"ml4l.month.{month}" if month else f"ml4l.{dataset}.{key}",
+            "prefect.resource.name": month or key, "ml4l.dataset": dataset, "ml4l.key": key}
+
+
+def announce(lake: Lake, event: str, dataset: str, key: str, reason: str, outcome: quality.Validation | None = None) -> None:
+    """Emit ``event`` about ``dataset``/``key`` (``ml4l.month.quarantined`` only where the key is a month or a day)."""
+    resource = month_resource(dataset, key)
+    if event == "ml4l.month.quarantined" and not resource["prefect.resource.id"].startswith("ml4l.month."):
+        return
+    payload: dict[str, Any] = {"reason": reason, "marker": quality.quarantine_path(lake, dataset, key)}
+    if outcome is not None:
+        payload |= {"failed": [f.name for f in outcome.failed], "docs": outcome.docs}
+    emit_event(event=event, resource=resource, payload=payload)
+
+
+def quarantined(lake: Lake, dataset: str, key: str, reason: str, outcome: quality.Validation | None = None) -> None:
+    """Announce a quarantine that ``quality`` recorded (or record it, when no validation did)."""
+    if outcome is None:
+        quality.quarantine(lake, dataset, key, reason)
+    else:
+        announce(lake, "ml4l.validation.failed", dataset, key, reason, outcome)
+    announce(lake, "ml4l.month.quarantined", dataset, key, reason, outcome)
+
+
 def gate(lake: Lake, dataset: str, key: str, build: Callable[[], tuple[pd.DataFrame, dict[str, Any]]]) -> dict[str, Any]:
     """Build the table and validate it; unreadable input is quarantined too. Raises when quarantined."""
     try:
         table, parameters = build()
     except InputError as exc:
-        quality.quarantine(lake, dataset, key, f"{dataset} {key}: unreadable input: {exc}")
+        quarantined(lake, dataset, key, f"{dataset} {key}: unreadable input: {exc}")
         raise
     outcome = quality.validate(lake, dataset, key, table, parameters)
     publish(outcome)
     print(outcome.summary() + (f" -> {outcome.docs}" if outcome.docs else ""))
     if not outcome.success:
+        quarantined(lake, dataset, key, outcome.summary(), outcome)
         raise quality.QuarantinedError(f"{dataset}/{key}", outcome.summary())
     return outcome.to_dict()
 
@@ -67,18 +102,27 @@ def validate_era_month(lake_root: str, recipe: str, month: Month) -> dict[str, A
 
 @task(name="validate-modis-day", tags=["quality", "modis"], task_run_name="validate-modis-{day}", **VALIDATION_TASK_OPTIONS)
 def validate_modis_day(lake_root: str, recipe: str, day: str) -> dict[str, Any] | None:
-    """Validate one MODIS file before it is joined; ``None`` when the day has no file (counted by the join)."""
+    """Validate one MODIS day's files before they are joined; ``None`` when the day has no file (counted by the join)."""
     lake = Lake(lake_root)
-    path = find_modis(lake, day)
-    if path is None:
+    folder = scan_folder(lake)
+    if not folder.holds(day):
         return None
-    resolution = load_recipe(recipe).sample.modis_resolution
+    max_error = load_recipe(recipe).join.max_lst_error_k
+    qc_counts: dict[str, int] = {}
 
     def build() -> tuple[pd.DataFrame, dict[str, Any]]:
-        table = quality.modis_day_table(read_modis(path, lake.local(path)))
-        return table, quality.modis_day_parameters(resolution)
+        found = read_day(lake, day, max_error, folder)
+        assert found is not None, "the folder holds the day"
+        qc_counts.update(found.data.attrs["qc_counts"])
+        return quality.modis_day_table(found.parts), quality.modis_day_parameters(max_error)
 
-    return gate(lake, "modis_day", day, build)
+    outcome = gate(lake, "modis_day", day, build)
+    create_table_artifact(
+        key=_artifact_key("modis_day_qc", day),
+        table=[{"QC class": name, "pixels": count} for name, count in qc_counts.items()],
+        description=f"MODIS {day}: every pixel of its files by QC class (the filter keeps up to {max_error} K)",
+    )
+    return {**outcome, "qc_counts": qc_counts}
 
 
 @task(name="validate-joined-month", tags=["quality", "join"], task_run_name="validate-joined-{month}", **VALIDATION_TASK_OPTIONS)
@@ -98,4 +142,6 @@ def refuse_quarantined(lake_root: str, dataset: str, key: str) -> None:
 @task(name="quarantine", tags=["quality"], task_run_name="quarantine-{dataset}-{key}", **VALIDATION_TASK_OPTIONS)
 def quarantine(lake_root: str, dataset: str, key: str, reason: str) -> str:
     """Record ``dataset``/``key`` as quarantined (e.g. a month whose input failed); returns the marker path."""
-    return quality.quarantine(Lake(lake_root), dataset, key, reason)
+    lake = Lake(lake_root)
+    quarantined(lake, dataset, key, reason)
+    return quality.quarantine_path(lake, dataset, key)

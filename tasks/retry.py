@@ -1,4 +1,9 @@
-"""Retry policy shared by I/O tasks: back off exponentially with jitter, never retry bad input."""
+"""Retry policy shared by I/O tasks: only transient faults are retried, with exponential backoff and jitter.
+
+Transient faults are first retried at the failing I/O call (:class:`ml4l.lake.RetryingFileSystem`);
+a task is re-run only when one outlasted that bound. Bad input, bad configuration, bugs and a full
+disk are never retried: they fail the same way again.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,20 @@ from typing import Any
 
 from prefect.tasks import exponential_backoff
 
-from ml4l.errors import InputError
+from ml4l.lake import is_transient
 
-IO_RETRIES = 3
+IO_RETRIES = 2
 IO_RETRY_DELAYS = exponential_backoff(backoff_factor=2)
 IO_RETRY_JITTER = 0.5
 
 
 def transient_failure(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry unless the failure is an :class:`~ml4l.errors.InputError`: bad data fails the same way again."""
+    """Retry only when the task failed with a transient fault (:func:`ml4l.lake.is_transient`)."""
     try:
         state.result()
-    except InputError:
-        return False
-    except Exception:
-        return True
-    return True
+    except Exception as exc:
+        return is_transient(exc)
+    return False
 
 
 IO_TASK_OPTIONS: dict[str, Any] = {

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,3 +94,165 @@ def assert_equals_uninterrupted(lake: Lake, ingested: Lake, months: list[str], j
         np.testing.assert_array_equal(got[name].values, want[name].values)
     root = Path(lake.root)
     assert not [*root.rglob(".*.tmp-*"), *root.rglob(".*.old-*"), *(root / "joined" / "_staging").glob("*")]
+
+
+# ---- fault injection: transient I/O errors, a full disk, a SIGKILL at a chosen call ----
+
+
+class FaultInjector:
+    """Raise ``OSError(errno)`` on a seeded share of the I/O calls on paths under ``root``.
+
+    The calls are the lake's own: ``open`` (builtins, which fsspec's local files use),
+    ``os.rename``/``os.replace`` (fsspec's ``mv``) and reads and writes of fsspec's local
+    files. ``reports/`` is spared (Great Expectations' own files, not the lake's data),
+    as are calls a ``spare(path)`` predicate picks. C libraries (ecCodes, GDAL, Zarr's
+    store) do their own I/O and see no faults. ``calls`` and ``faults`` count what happened.
+    """
+
+    def __init__(self, root: str, rate: float, seed: int, error: int = errno.EIO, where: Callable[[str], bool] | None = None) -> None:
+        self.root = os.path.abspath(root) + os.sep
+        self.rate = rate
+        self.random = random.Random(seed)
+        self.error = error
+        self.where = where or (lambda path: True)
+        self.calls = 0
+        self.faults = 0
+        self._guard = threading.Lock()
+        self._patches: list[tuple[object, str, object]] = []
+
+    def _hit(self, path: object) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            return
+        name = os.path.abspath(os.fspath(path))
+        if not name.startswith(self.root) or name.startswith(self.root + "reports") or not self.where(name):
+            return
+        with self._guard:
+            self.calls += 1
+            fault = self.random.random() < self.rate
+            self.faults += fault
+        if fault:
+            raise OSError(self.error, os.strerror(self.error), name)
+
+    def _patch(self, owner: object, name: str, replacement: Callable[..., object]) -> None:
+        self._patches.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, replacement)
+
+    def __enter__(self) -> FaultInjector:
+        import builtins
+
+        from fsspec.implementations.local import LocalFileOpener
+
+        real_open, real_rename, real_replace = builtins.open, os.rename, os.replace
+        real_read, real_write = LocalFileOpener.read, LocalFileOpener.write
+
+        def faulty_open(file: object, *args: object, **kwargs: object) -> object:
+            self._hit(file)
+            return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+        def faulty_rename(source: object, destination: object, *args: object, **kwargs: object) -> None:
+            self._hit(destination)
+            real_rename(source, destination, *args, **kwargs)  # type: ignore[arg-type]
+
+        def faulty_replace(source: object, destination: object, *args: object, **kwargs: object) -> None:
+            self._hit(destination)
+            real_replace(source, destination, *args, **kwargs)  # type: ignore[arg-type]
+
+        def faulty_read(opener: LocalFileOpener, *args: object, **kwargs: object) -> object:
+            self._hit(opener.path)
+            return real_read(opener, *args, **kwargs)
+
+        def faulty_write(opener: LocalFileOpener, *args: object, **kwargs: object) -> object:
+            self._hit(opener.path)
+            return real_write(opener, *args, **kwargs)
+
+        self._patch(builtins, "open", faulty_open)
+        self._patch(os, "rename", faulty_rename)
+        self._patch(os, "replace", faulty_replace)
+        self._patch(LocalFileOpener, "read", faulty_read)
+        self._patch(LocalFileOpener, "write", faulty_write)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, original in reversed(self._patches):
+            setattr(owner, name, original)
+        self._patches.clear()
+
+
+def kill_at(point: str, watched: str) -> None:
+    """From now on, SIGKILL this process at ``point`` of a stage writing under ``watched``.
+
+    ``first-write``: the first file opened for writing under ``watched``;
+    ``swap``: the rename that moves a hidden staging directory into place (after the old version was moved aside).
+    """
+    import builtins
+
+    real_open, real_rename = builtins.open, os.rename
+    watched = os.path.abspath(watched)
+
+    def open_or_die(file: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if isinstance(file, (str, os.PathLike)) and os.path.abspath(os.fspath(file)).startswith(watched) and any(c in mode for c in "wax+"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_open(file, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    def rename_or_die(source: object, destination: object, *args: object, **kwargs: object) -> None:
+        if ".tmp-" in os.path.basename(os.fspath(source)) and os.path.abspath(os.fspath(destination)).startswith(watched):  # type: ignore[arg-type]
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_rename(source, destination, *args, **kwargs)  # type: ignore[arg-type]
+
+    if point == "first-write":
+        builtins.open = open_or_die  # type: ignore[assignment]
+    elif point == "swap":
+        os.rename = rename_or_die  # type: ignore[assignment]
+    else:
+        raise ValueError(f"unknown kill point {point!r}")
+
+
+def run_killed(code: str, point: str, watched: str, timeout: float = 120.0) -> None:
+    """Run ``code`` in a fresh Python with :func:`kill_at` armed; assert it died of SIGKILL."""
+    prelude = (f"import ml4l, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import corpus; "  # ml4l first: it binds sqlite3
+               f"corpus.kill_at({point!r}, {watched!r})\n")
+    finished = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=timeout)
+    assert finished.returncode == -signal.SIGKILL, f"not killed at {point} (rc {finished.returncode}): {finished.stderr[-2000:]}"
+
+
+def lake_files(root: str | Path, under: str) -> dict[str, bytes]:
+    """Every file under ``root/under`` (hidden ones included) by relative path, with its bytes."""
+    base = Path(root)
+    return {str(p.relative_to(base)): p.read_bytes() for p in sorted((base / under).rglob("*")) if p.is_file()}
+
+
+def december_from_january(lake: Lake) -> None:
+    """A third month for the ML-ready split, as the ``joined_lake`` fixture makes it: January shifted back 31 days."""
+    december = read_joined(lake, "2019-01")
+    december["time"] = december["time"] - pd.Timedelta(days=31)
+    target = Path(lake.path("joined", "year=2018", "month=12"))
+    target.mkdir(parents=True)
+    december.to_parquet(target / "part-0.parquet", index=False)
+
+
+def lake_outputs(lake: Lake) -> dict[str, bytes]:
+    """The joined months and ML-ready sets, with the lake's own root written as ``<lake>`` (summaries name their path)."""
+    files = {**lake_files(lake.root, "joined"), **lake_files(lake.root, "ml")}
+    return {name: data.replace(lake.root.encode(), b"<lake>") for name, data in files.items()}
+
+
+def assert_no_debris(lake: Lake) -> None:
+    """No temporaries, retired versions, staged parts or partial chunks anywhere in the lake."""
+    from ml4l.lake import find_debris
+
+    root = Path(lake.root)
+    assert find_debris(lake) == []
+    assert not [*root.rglob(".*.tmp-*"), *root.rglob(".*.old-*"), *root.rglob("*.partial"), *(root / "joined" / "_staging").glob("*")]
+
+
+def swap_labels(path: str, first: int, second: int) -> None:
+    """Rewrite a GRIB file with the parameter ids ``first`` and ``second`` swapped: each field under the other's name."""
+    out = []
+    with open(path, "rb") as stream:
+        while (handle := eccodes.codes_grib_new_from_file(stream)) is not None:
+            param = eccodes.codes_get(handle, "paramId")
+            if param in (first, second):
+                eccodes.codes_set(handle, "paramId", second if param == first else first)
+            out.append(eccodes.codes_get_message(handle))
+            eccodes.codes_release(handle)
+    Path(path).write_bytes(b"".join(out))

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import shutil
 from pathlib import Path
 
 import eccodes
@@ -12,21 +14,28 @@ import xarray as xr
 from ml4l.config import Period, Recipe
 from ml4l.era_store import complete_months, create_timevar_store, ingest_constants, ingest_month
 from ml4l.errors import InputError
-from ml4l.grib import write_fields
+from ml4l.readers.grib import write_fields
 from ml4l.grids import grid
 from ml4l.lake import Lake
+from ml4l.sample import SampleWriter
 from ml4l.variables import CONSTANT, GROUPS, TIME_VARIABLE
 from corpus import append_first_message, rewrite
 
 
-def store_digest(lake: Lake) -> str:
-    """A hash of every file of the time-variable store and the markers."""
+def store_digest(lake: Lake, flags: bool = True) -> str:
+    """A hash of every file of the ERA stores, with or without the month flags."""
     digest = hashlib.sha256()
-    for path in sorted(Path(lake.path("era")).rglob("*")):
-        if path.is_file():
-            digest.update(str(path).encode())
-            digest.update(path.read_bytes())
+    for path, file_digest in file_digests(lake).items():
+        if flags or "/_build/" not in path:
+            digest.update(f"{path}:{file_digest}".encode())
     return digest.hexdigest()
+
+
+def file_digests(lake: Lake) -> dict[str, str]:
+    """Each file of the ERA stores (path relative to the lake) and its content hash."""
+    root = Path(lake.root)
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(lake.path("era")).rglob("*")) if p.is_file()}
 
 
 def test_store_holds_every_variable_with_units_and_the_whole_period(ingested_lake: Lake, tiny_recipe: Recipe) -> None:
@@ -85,14 +94,67 @@ def test_constants_store(ingested_lake: Lake, tiny_recipe: Recipe) -> None:
     assert (ds.cvh_v20 != ds.cvh_v15).any()
 
 
-def test_store_of_another_period_is_refused(ingested_lake: Lake, tiny_recipe: Recipe) -> None:
-    with pytest.raises(InputError, match="store exists for"):
-        create_timevar_store(ingested_lake, tiny_recipe.grid, Period("2019-01", "2019-05", 1))
+def test_store_of_another_first_month_or_days_is_refused_but_a_later_end_is_not(ingested_lake: Lake, tiny_recipe: Recipe) -> None:
+    for other in (Period("2018-12", "2019-02", 1), Period("2019-01", "2019-02", 2)):
+        with pytest.raises(InputError, match="store exists for"):
+            create_timevar_store(ingested_lake, tiny_recipe.grid, other)
+    before = store_digest(ingested_lake)
+    create_timevar_store(ingested_lake, tiny_recipe.grid, Period("2019-01", "2019-12", 1))  # the store is not bounded by end
+    assert store_digest(ingested_lake) == before
 
 
-def test_month_outside_the_period_is_refused(ingested_lake: Lake) -> None:
-    with pytest.raises(InputError, match="2020-01 is outside the store's period"):
-        ingest_month(ingested_lake, "2020-01")
+def test_month_before_the_first_month_is_refused(ingested_lake: Lake) -> None:
+    with pytest.raises(InputError, match="month 2018-12 is before the store's first month 2019-01"):
+        ingest_month(ingested_lake, "2018-12")
+
+
+def add_month(lake: Lake, recipe: Recipe, month: str) -> None:
+    """Raw ERA files of a month the recipe's default months do not include."""
+    SampleWriter(recipe, lake).era_month(month)
+
+
+def test_store_grows_for_months_out_of_order_with_holes_and_never_rewrites_a_month(raw_lake: Lake, tiny_recipe: Recipe) -> None:
+    add_month(raw_lake, tiny_recipe, "2019-04")
+    create_timevar_store(raw_lake, tiny_recipe.grid, tiny_recipe.period)
+    assert xr.open_zarr(raw_lake.era_timevar).t2m.shape == (0, grid(tiny_recipe.grid).size)
+    ingest_month(raw_lake, "2019-02")
+    february = file_digests(raw_lake)
+    ingest_month(raw_lake, "2019-04")  # March stays a hole
+    assert complete_months(raw_lake) == ["2019-02", "2019-04"]
+    ds = xr.open_zarr(raw_lake.era_timevar)
+    days = pd.DatetimeIndex(ds.time.values).normalize().unique()
+    assert list(days.strftime("%Y-%m-%d")) == ["2019-01-01", "2019-02-01", "2019-03-01", "2019-04-01"]
+    assert np.isnan(ds.t2m.sel(time="2019-03").values).all() and np.isnan(ds.t2m.sel(time="2019-01").values).all()
+    assert not np.isnan(ds.t2m.sel(time="2019-04").values).any()
+    # only metadata changed: every chunk already there, February's values and time coordinates, is byte-identical
+    after = file_digests(raw_lake)
+    assert {p: d for p, d in february.items() if not p.endswith("zarr.json") and "/_build/" not in p} == {
+        p: after[p] for p in february if not p.endswith("zarr.json") and "/_build/" not in p}
+    ingest_month(raw_lake, "2019-01")  # a hole filled later
+    assert complete_months(raw_lake) == ["2019-01", "2019-02", "2019-04"]
+    filled = file_digests(raw_lake)
+    assert {p: filled[p] for p in after if p.endswith("zarr.json")} == {p: d for p, d in after.items() if p.endswith("zarr.json")}
+    ingest_month(raw_lake, "2019-04")  # idempotent
+    assert file_digests(raw_lake) == filled
+
+
+def _ingest(root: str, month: str) -> None:
+    ingest_month(Lake(root), month)
+
+
+def test_concurrent_ingests_of_different_months_equal_sequential_ones(raw_lake: Lake, tiny_recipe: Recipe, tmp_path: Path) -> None:
+    """Two processes grow the store at once, to different lengths; the result is the same files as one after the other."""
+    add_month(raw_lake, tiny_recipe, "2019-04")
+    sequential = Lake.at(str(tmp_path / "sequential"))
+    shutil.copytree(raw_lake.path("raw"), sequential.path("raw"))
+    for lake in (raw_lake, sequential):
+        create_timevar_store(lake, tiny_recipe.grid, tiny_recipe.period)
+    for month in ("2019-02", "2019-04"):
+        ingest_month(sequential, month)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.starmap(_ingest, [(raw_lake.root, "2019-04"), (raw_lake.root, "2019-02")])
+    assert file_digests(raw_lake) == file_digests(sequential)
+    assert complete_months(raw_lake) == ["2019-02", "2019-04"]
 
 
 def corrupt_truncated(lake: Lake) -> str:
@@ -107,7 +169,7 @@ def corrupt_other_grid(lake: Lake) -> str:
     g = grid("N48")
     fields = [(v, t, np.zeros(g.size)) for t in pd.date_range("2019-01-01", periods=24, freq="h") for v in GROUPS["skin"]]
     write_fields(path, g, fields)
-    return r"sfc_skin_unstructured_2019_01\.grib: grid N48 does not match the store's grid N32"
+    return r"sfc_skin_unstructured_2019_01\.grib: message 1 at byte 0: grid: N48 does not match the store's grid N32"
 
 
 def corrupt_missing_variable(lake: Lake) -> str:
@@ -134,12 +196,13 @@ def corrupt_not_grib(lake: Lake) -> str:
     "corrupt",
     [corrupt_truncated, corrupt_other_grid, corrupt_missing_variable, corrupt_missing_hours, corrupt_duplicate_hour, corrupt_not_grib],
 )
-def test_bad_input_is_named_and_leaves_the_store_untouched(ingested_lake: Lake, corrupt) -> None:
-    before = store_digest(ingested_lake)
+def test_bad_input_is_named_leaves_the_values_untouched_and_withdraws_the_month(ingested_lake: Lake, corrupt) -> None:
+    before = store_digest(ingested_lake, flags=False)
     problem = corrupt(ingested_lake)
     with pytest.raises(InputError, match=problem):
         ingest_month(ingested_lake, "2019-01")
-    assert store_digest(ingested_lake) == before
+    assert store_digest(ingested_lake, flags=False) == before
+    assert complete_months(ingested_lake) == ["2019-02"]  # its old values no longer count as ingested
 
 
 def test_bad_input_in_a_fresh_month_writes_nothing(raw_lake: Lake, tiny_recipe: Recipe) -> None:
@@ -148,7 +211,7 @@ def test_bad_input_in_a_fresh_month_writes_nothing(raw_lake: Lake, tiny_recipe: 
     with pytest.raises(InputError):
         ingest_month(raw_lake, "2019-01")
     assert complete_months(raw_lake) == []
-    assert np.isnan(xr.open_zarr(raw_lake.era_timevar).sp.values).all()
+    assert xr.open_zarr(raw_lake.era_timevar).sp.shape[0] == 0  # bad input does not grow the store
 
 
 def test_missing_constant_is_named(raw_lake: Lake) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import re
 import shutil
 import subprocess
 import sys
@@ -50,7 +52,7 @@ def test_bad_input_is_not_retried_but_other_errors_are(prefect_server, raw_lake:
     def flaky(lake, month, **kwargs):
         calls["n"] += 1
         if calls["n"] == 1:
-            raise OSError("transient: connection reset")
+            raise ConnectionResetError(errno.ECONNRESET, "transient: connection reset")
         return real(lake, month, **kwargs)
 
     @flow
@@ -83,7 +85,7 @@ def test_join_flow_writes_each_month_and_isolates_a_bad_one(prefect_server, inge
     before = read_joined(ingested_lake, "2019-02")
     state = join_flow(recipe=str(tiny_recipe_path), lake_root=ingested_lake.root, return_state=True)
     assert state.is_failed()
-    assert "2019-02" in state.message and "2019-02-01.tif: cannot read GeoTIFF" in state.message
+    assert "2019-02" in state.message and "2019-02-01.tif: not a MODIS file" in state.message
     assert read_joined(ingested_lake, "2019-02").equals(before), "the failed month keeps its previous output"
     assert Path(month_path(ingested_lake, "2019-01"), "part-0.parquet").is_file()
     assert not any(Path(ingested_lake.path("joined", "_staging")).iterdir()), "the failed month's staged parts are removed"
@@ -113,9 +115,13 @@ def test_a_corrupted_month_is_quarantined_and_the_others_are_unaffected(
     records = quality.quarantined(raw_lake)
     assert [(r["dataset"], r["key"]) for r in records] == [("era_month", "2019-02")]
     assert {"t2m_minimum_in_range", "t2m_maximum_in_range"} <= {f["name"] for f in records[0]["failed"]}
-    assert Path(records[0]["docs"].removeprefix("file://")).is_file()
-    index = quality.docs_index(raw_lake).read_text()
-    assert "era_month" in index and "modis_day" in index and "joined_month" in index
+    page = Path(records[0]["docs"].removeprefix("file://")).read_text()
+    assert "era_month-2019-02" in page and "Data asset: era_month (batch 2019-02)" in page and "__none__" not in page
+    index = quality.docs_index(raw_lake).read_text()  # rebuilt when each flow ended
+    assert "era_month-2019-02" in index and "modis_day" in index and "joined_month" in index
+    site = quality.docs_index(raw_lake).parent
+    for html in site.rglob("*.html"):  # every script and stylesheet is the site's own copy
+        assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', html.read_text()), html
 
     async def artifacts(prefix: str) -> list:
         async with get_client() as client:

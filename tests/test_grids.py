@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from ml4l.errors import InputError
-from ml4l.grib import write_fields
-from ml4l.grids import gaussian_latitudes, grid, grid_from_grib, octahedral_pl
+from ml4l.grids import gaussian_latitudes, grid, octahedral_pl
+from ml4l.readers.grib import scan, write_fields
 from ml4l.variables import BY_NAME
 
 
@@ -61,6 +61,31 @@ def test_regular_ll_equals_eccodes() -> None:
     np.testing.assert_allclose(g.lon, lon, atol=1e-9)
 
 
+@pytest.mark.parametrize("n", [48, 160])
+def test_regular_gaussian_grid_equals_eccodes(n: int) -> None:
+    handle = eccodes.codes_grib_new_from_samples("regular_gg_sfc_grib2")
+    try:
+        for key, value in [("N", n), ("Ni", 4 * n), ("Nj", 2 * n), ("iDirectionIncrementInDegrees", 90.0 / n),
+                           ("latitudeOfFirstGridPointInDegrees", float(gaussian_latitudes(n)[0])),
+                           ("latitudeOfLastGridPointInDegrees", float(-gaussian_latitudes(n)[0])),
+                           ("longitudeOfFirstGridPointInDegrees", 0.0), ("longitudeOfLastGridPointInDegrees", 360.0 - 90.0 / n)]:
+            eccodes.codes_set(handle, key, value)
+        eccodes.codes_set_values(handle, np.zeros(8 * n * n))
+        assert eccodes.codes_get(handle, "gridName") == f"F{n}"
+        lat, lon = eccodes_points(handle)
+    finally:
+        eccodes.codes_release(handle)
+    g = grid(f"F{n}")
+    np.testing.assert_allclose(g.lat, lat, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(g.lon, lon, rtol=0, atol=1e-9)
+
+
+def test_cds_quarter_degree_grid() -> None:
+    g = grid("LL0.25")
+    assert (g.pl.size, int(g.pl[0])) == (721, 1440)
+    assert (g.lat[0], g.lat[-1], g.lon.min(), g.lon.max()) == (90.0, -90.0, 0.0, 359.75)
+
+
 def test_sizes_of_the_seed_grids() -> None:
     assert grid("N320").size == 542_080
     assert grid("O1280").size == 6_599_680
@@ -82,18 +107,18 @@ def test_unknown_grid_names_are_refused() -> None:
         grid("N33")
 
 
-@pytest.mark.parametrize("name", ["N32", "O96"])
-def test_grid_from_grib_reads_what_was_written(tmp_path, name: str) -> None:
+@pytest.mark.parametrize("name", ["N32", "O96", "LL2.5"])
+def test_scan_reads_the_grid_that_was_written(tmp_path, name: str) -> None:
     g = grid(name)
     path = tmp_path / "one.grib"
     import pandas as pd
 
     write_fields(path, g, [(BY_NAME["t2m"], pd.Timestamp("2019-01-01"), np.full(g.size, 280.0))])
-    assert grid_from_grib(path) == g
+    assert scan(path).grid == g
 
 
-def test_grid_from_grib_names_a_file_that_is_not_grib(tmp_path) -> None:
+def test_scan_names_a_file_that_is_not_grib(tmp_path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("plain text, no message in here")
     with pytest.raises(InputError, match="notes.txt: not a GRIB file"):
-        grid_from_grib(path)
+        scan(path)

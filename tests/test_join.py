@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import rasterio
 import xarray as xr
 
 from ml4l.config import Recipe
 from ml4l.errors import InputError
 from ml4l.join import FEATURE_COLUMNS, join_month, joined_schema, month_days, month_path, read_joined
 from ml4l.lake import Lake
-from ml4l.modis import read_modis, utc_hours
 from ml4l.nearest import nearest
 from ml4l.grids import grid
 from ml4l.sample import ModisDay, ModisGrid, write_modis_geotiff
@@ -61,6 +61,15 @@ def test_features_equal_the_era_stores(joined) -> None:
     assert list(table.columns[8:]) == list(FEATURE_COLUMNS)
 
 
+def sample_pixels(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Latitude, longitude, LST (K) and local solar view hour of the observed pixels of a sample GeoTIFF, decoded here."""
+    with rasterio.open(path) as src:
+        lst, view, t = src.read(1), src.read(2), src.transform
+        lst_scale, view_scale = src.scales
+    rows, cols = np.nonzero((lst != 0) & (view != 0))
+    return t.f + t.e * (rows + 0.5), t.c + t.a * (cols + 0.5), lst[rows, cols] * lst_scale, view[rows, cols] * view_scale
+
+
 def test_matches_a_pandas_reference(joined, tiny_recipe: Recipe) -> None:
     """Rebuild the month from the MODIS files with a pandas groupby."""
     lake, table, _ = joined
@@ -70,8 +79,8 @@ def test_matches_a_pandas_reference(joined, tiny_recipe: Recipe) -> None:
         path = lake.modis(day, "tif")
         if not os.path.exists(path):
             continue
-        lat, lon, lst, view = read_modis(path).observed()
-        time = pd.Timestamp(day) + pd.to_timedelta(np.floor(utc_hours(pd.Timestamp(day), lon, view) + 0.5), unit="h")
+        lat, lon, lst, view = sample_pixels(path)
+        time = pd.Timestamp(day) + pd.to_timedelta(np.floor(view - lon / 15.0 + 0.5), unit="h")  # local solar day and hour
         frames.append(pd.DataFrame({"lat": lat, "lon": lon, "lst": lst.astype(np.float64), "time": time}))
     pixels = pd.concat(frames)
     pixels = pixels[pixels["time"].isin(hours) & (pixels["time"].dt.strftime("%Y-%m") == MONTH) & (pixels["lat"].abs() < 70)]
@@ -120,7 +129,7 @@ def test_missing_and_cloudy_days_are_counted(ingested_lake: Lake, tiny_recipe: R
 def test_unreadable_modis_keeps_the_previous_month(joined, tiny_recipe: Recipe) -> None:
     lake, before, _ = joined
     Path(lake.modis("2019-02-01", "tif")).write_bytes(b"garbage")
-    with pytest.raises(InputError, match="aquaDay_errorGTE03K_04km_2019-02-01.tif: cannot read GeoTIFF"):
+    with pytest.raises(InputError, match="aquaDay_errorGTE03K_04km_2019-02-01.tif: not a MODIS file"):
         join_month(lake, MONTH, tiny_recipe.join)
     pd.testing.assert_frame_equal(read_joined(lake, MONTH), before)
 

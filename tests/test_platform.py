@@ -6,6 +6,8 @@ triggered through the API (and once from the UI) and executed by the worker.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import signal
 import socket
@@ -18,7 +20,8 @@ from uuid import UUID
 import pytest
 
 from corpus import assert_equals_uninterrupted
-from deployments.local_platform import Platform
+from deployments.local_platform import HEARTBEAT_AUTOMATION, HEARTBEAT_GRACE, QUARANTINE_AUTOMATION, Platform
+from flows.monthly import MONTHLY_DEPLOYMENT, child_runs
 from ml4l import status
 from ml4l.config import Recipe
 from ml4l.join import read_joined
@@ -84,7 +87,10 @@ def test_deployments_have_validated_parameters_and_a_monthly_schedule(client: An
     monthly = client.read_deployment_by_name("ml4l-monthly/monthly")
     assert [s.schedule.cron for s in monthly.schedules] == ["0 6 3 * *"]
     names = {d.name for d in client.read_deployments()}
-    assert {"monthly", "backfill", "era-ingest", "join", "validate", "dataset", "train", "predict", "sample", "demo"} <= names
+    assert {"monthly", "backfill", "era-ingest", "join", "validate", "dataset", "train", "predict", "sample", "demo",
+            "quarantine-alert"} <= names
+    assert monthly.global_concurrency_limit is not None and monthly.global_concurrency_limit.limit == 2
+    assert {HEARTBEAT_AUTOMATION, QUARANTINE_AUTOMATION} <= {a.name for a in client.read_automations()}
     with pytest.raises(Exception, match="does not match"):
         client.create_flow_run_from_deployment(monthly.id, parameters={"month": "2019-13"})
     dataset = client.read_deployment_by_name("ml4l-dataset/dataset")
@@ -113,29 +119,130 @@ def test_monthly_deployment_completes_through_a_transient_failure(client: Any, p
     assert len(read_joined(lake, "2019-01")) > 0
 
 
-def test_backfill_killed_with_its_worker_resumes_to_the_same_outputs(client: Any, platform: Platform, tiny_recipe_path: Path,
-                                                                    tiny_recipe: Recipe, ingested_lake: Lake) -> None:
-    from prefect.states import Crashed
+def wait_until(what: str, check: Callable[[], Any], timeout: float) -> Any:
+    """Poll ``check`` every second until it returns something truthy; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        time.sleep(1.0)
+    return found
+
+
+def set_monthly_concurrency(client: Any, limit: int) -> None:
+    from prefect.client.schemas.actions import DeploymentUpdate
+
+    client.update_deployment(client.read_deployment_by_name(MONTHLY_DEPLOYMENT).id, DeploymentUpdate(concurrency_limit=limit))
+
+
+def test_a_killed_backfill_is_crashed_by_its_missing_heartbeats_and_resumes_to_the_same_outputs(
+        client: Any, platform: Platform, tiny_recipe_path: Path, tiny_recipe: Recipe, ingested_lake: Lake, capsys: Any) -> None:
+    """A backfill starts a named child run per month; SIGKILL of the worker leaves no run Running for long."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterName
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli import main
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
     lake = Lake(str(platform.lake))
     shutil.rmtree(platform.lake / "status", ignore_errors=True)  # recompute every month
-    parameters = {"start": "2019-01", "end": "2019-02", "recipe": str(tiny_recipe_path), "max_concurrent_months": 1,
-                  "compute": "threads", "force": False}
-    first = run_deployment(client, "ml4l-backfill/backfill", parameters)
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while not status.month_complete(lake, "2019-01"):  # kill as soon as one month is done and the next has begun
-        assert time.monotonic() < deadline, "the first month never completed"
-        time.sleep(0.2)
-    assert platform.stop("worker", signal.SIGKILL)  # the worker and the flow run it started
-    assert not status.month_complete(lake, "2019-02")
-    client.set_flow_run_state(first, Crashed(message="worker killed by the test"), force=True)
+    parameters = {"start": "2019-01", "end": "2019-02", "recipe": str(tiny_recipe_path), "compute": "threads", "force": False}
+    set_monthly_concurrency(client, 1)  # one month at a time, so the kill falls between January and February
+    try:
+        first = run_deployment(client, "ml4l-backfill/backfill", parameters)
+        wait_until("January complete", lambda: status.month_complete(lake, "2019-01"), RUN_TIMEOUT)
+        children = wait_until("February's run started", lambda: len(child_runs(client, first)) == 2 and child_runs(client, first),
+                              RUN_TIMEOUT)
+        assert [c.name for c in children] == ["monthly-2019-01", "monthly-2019-02"]
+        assert client.read_flow_run(first).name == "backfill-2019-01..2019-02"
 
-    platform.start_worker()
-    second = wait_for(client, run_deployment(client, "ml4l-backfill/backfill", parameters))
-    assert second.state.is_completed(), second.state.message
+        def february_heartbeats() -> list[Any]:  # a new filter each time: its time window ends when it is made
+            return client.read_events(EventFilter(event=EventNameFilter(name=["prefect.flow-run.heartbeat"]), resource=EventResourceFilter(
+                id=[f"prefect.flow-run.{children[1].id}"])), limit=10).events
+
+        wait_until("February's first heartbeat", february_heartbeats, RUN_TIMEOUT)  # it is running
+        killed = time.monotonic()
+        assert platform.stop("worker", signal.SIGKILL)  # the worker and the flow runs it started; nobody reports their end
+        assert not status.month_complete(lake, "2019-02")
+
+        # the heartbeat automation of `make up`, not the test, marks both runs Crashed
+        for run_id in (first, children[1].id):
+            run = wait_until("Crashed by the heartbeat automation", lambda run_id=run_id: (
+                (r := client.read_flow_run(run_id)).state.is_crashed() and r), timeout=HEARTBEAT_GRACE.seconds + 120)
+            assert "no heartbeat" in run.state.message
+        crashed_after = time.monotonic() - killed
+
+        platform.start_worker()
+        with temporary_settings(updates={PREFECT_API_URL: platform.api_url}):  # `ml4l backfill` starts and follows the deployment
+            assert main(["backfill", "2019-01", "2019-02", "--recipe", str(tiny_recipe_path), "--compute", "threads"]) == 0
+    finally:
+        set_monthly_concurrency(client, 2)
+    said = capsys.readouterr().out
+    with capsys.disabled():
+        print(f"\nboth runs Crashed {crashed_after:.0f} s after the kill (heartbeat every 30 s, grace {HEARTBEAT_GRACE.seconds} s)")
+    assert re.search(r"monthly-2019-02 +Completed", said) and "backfill-2019-01..2019-02: Completed" in said, said
+    second = max(client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["backfill-2019-01..2019-02"]))),
+                 key=lambda run: run.created)
+    assert second.state.is_completed() and second.id != first
+    resumed = child_runs(client, second.id)
+    assert [(c.name, c.state.name) for c in resumed] == [("monthly-2019-02", "Completed")], "January, complete, is not run again"
+    assert resumed[0].idempotency_key == "monthly-2019-02-attempt-1", "the crashed run was attempt 0"
     assert status.month_complete(lake, "2019-02")
+    progress = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["backfill-2019-01-2019-02"])))
+    latest = max(progress, key=lambda a: a.created)
+    assert [(row["month"], row["state"], row["complete"]) for row in json.loads(latest.data)] == [
+        ("2019-01", "skipped", "yes"), ("2019-02", "Completed", "yes")], latest.data
 
     assert_equals_uninterrupted(lake, ingested_lake, ["2019-01", "2019-02"], tiny_recipe.join)
+
+
+def test_cancelling_a_backfill_cancels_its_months(client: Any, platform: Platform, tiny_recipe_path: Path) -> None:
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelling
+
+    parameters = {"start": "2019-01", "end": "2019-02", "recipe": str(tiny_recipe_path), "compute": "threads", "force": True}
+    parent = run_deployment(client, "ml4l-backfill/backfill", parameters)
+    children = wait_until("both months started", lambda: len(child_runs(client, parent)) == 2 and child_runs(client, parent), RUN_TIMEOUT)
+    client.set_flow_run_state(parent, Cancelling(message="cancelled by the test"))
+    assert wait_for(client, parent, timeout=120).state.is_cancelled()
+    for child in children:
+        run = wait_until(f"{child.name} cancelled", lambda child=child: (
+            (r := client.read_flow_run(child.id)).state.type == StateType.CANCELLED and r), timeout=180)
+        assert run.state.is_cancelled()
+
+
+def test_a_quarantined_month_emits_events_and_the_automation_reacts(client: Any, platform: Platform, tiny_recipe_path: Path,
+                                                                      sample_lake: Lake) -> None:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterName
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from corpus import change_values
+    from flows.validate import validate_flow
+
+    lake = Lake(str(platform.lake))
+    change_values(lake.era_sfc("2019-02"), "2t", lambda v: v - 273.15)  # Celsius where Kelvin is expected
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: platform.api_url}):
+            state = validate_flow(recipe=str(tiny_recipe_path), months=["2019-02"], lake_root=lake.root, return_state=True)
+        assert state.is_failed() and "t2m_minimum_in_range" in state.message
+
+        def events(name: str) -> list[Any]:
+            return client.read_events(EventFilter(event=EventNameFilter(name=[name]),
+                                                  resource=EventResourceFilter(id=["ml4l.month.2019-02"])), limit=10).events
+
+        for name in ("ml4l.validation.failed", "ml4l.month.quarantined"):
+            found = wait_until(f"event {name}", lambda name=name: events(name), timeout=60)
+            assert found[0].resource["ml4l.dataset"] == "era_month" and found[0].resource.name == "2019-02"
+            assert "t2m_minimum_in_range" in found[0].payload["reason"]
+        alert = wait_until("the automation's quarantine-alert run", lambda: client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["quarantined-2019-02"]))), timeout=120)[0]
+        assert wait_for(client, alert.id).state.is_completed()
+        report = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["quarantined-2019-02"])))[0]
+        assert "| era_month | 2019-02 |" in report.data and "t2m_minimum_in_range" in report.data
+    finally:  # the input is fixed: re-validating clears the quarantine
+        shutil.copy(sample_lake.era_sfc("2019-02"), lake.era_sfc("2019-02"))
+        with temporary_settings(updates={PREFECT_API_URL: platform.api_url}):
+            assert validate_flow(recipe=str(tiny_recipe_path), months=["2019-02"], lake_root=lake.root, return_state=True).is_completed()
 
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output"
@@ -198,6 +305,54 @@ def test_a_run_started_from_the_prefect_ui_completes(client: Any, platform: Plat
     clickable(browser, "//*[normalize-space(text())='Completed']")
     browser.save_screenshot(str(SCREENSHOTS / "prefect-ui-flow-run.png"))
     assert (SCREENSHOTS / "prefect-ui-flow-run.png").stat().st_size > 10_000
+
+
+def test_the_prefect_ui_shows_a_backfill_and_its_months_by_name(client: Any, platform: Platform, browser: Any) -> None:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["backfill-2019-01..2019-02"])))
+    parent = next(r for r in runs if r.state.is_completed())  # the resumed backfill of the SIGKILL test
+    browser.get(f"{platform.ui_url}/runs/flow-run/{parent.id}")
+    clickable(browser, "//*[contains(normalize-space(text()), 'backfill-2019-01..2019-02')]")
+    clickable(browser, "//*[@role='tab' or self::button or self::a][contains(normalize-space(.), 'Subflow')]").click()
+    clickable(browser, "//a[normalize-space(.)='monthly-2019-02']")
+    browser.save_screenshot(str(SCREENSHOTS / "prefect-ui-backfill.png"))
+    browser.get(f"{platform.ui_url}/runs")
+    for name in ("backfill-2019-01..2019-02", "monthly-2019-01", "monthly-2019-02"):
+        clickable(browser, f"//a[normalize-space(.)='{name}']")
+    browser.save_screenshot(str(SCREENSHOTS / "prefect-ui-runs.png"))
+
+
+def test_data_docs_render_offline_and_name_suite_asset_and_month(platform: Platform, browser: Any) -> None:
+    from ml4l.quality import docs_index
+
+    lake = Lake(str(platform.lake))
+    offline = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", offline)
+    try:
+        browser.get(docs_index(lake).as_uri())
+        # the index is a bootstrap-table filled by JavaScript: rows only exist if jQuery and bootstrap-table loaded
+        for run_name in ("era_month-2019-01", "joined_month-2019-01", "joined_month-2019-02"):
+            clickable(browser, f"//table//tbody/tr[td[normalize-space(.)='{run_name}']]", timeout=30)
+        loaded = browser.execute_script(
+            "return [...document.querySelectorAll('script[src], link[rel=stylesheet], img[src]')].map(e => e.src || e.href)")
+        assert loaded and all(url.startswith("file://") for url in loaded), [u for u in loaded if not u.startswith("file://")]
+        assert any(url.endswith("/static/vendor/bootstrap/dist/css/bootstrap.min.css") for url in loaded), loaded
+        # Bootstrap's stylesheet applied: its .table collapses borders, a browser's default table does not
+        assert browser.execute_script("return getComputedStyle(document.querySelector('table.table')).borderCollapse") == "collapse"
+        browser.save_screenshot(str(SCREENSHOTS / "data-docs-index.png"))
+
+        found = status.latest_validation(lake, "joined_month", "2019-02")
+        assert found is not None
+        browser.get(Path(found[1]).as_uri())
+        header = clickable(browser, "//*[contains(normalize-space(.), 'Data asset:')]", timeout=30).text
+        page = browser.find_element("tag name", "body").text
+        assert "Expectation Suite: joined_month" in page and "Data asset: joined_month (batch 2019-02)" in page, header
+        assert "joined_month-2019-02" in page and "__none__" not in page
+        browser.save_screenshot(str(SCREENSHOTS / "data-docs-joined-2019-02.png"))
+    finally:
+        browser.execute_cdp_cmd("Network.emulateNetworkConditions", {**offline, "offline": False})
 
 
 def test_mlflow_ui_shows_the_run_its_metrics_model_and_plots(joined_lake: Lake, browser: Any, tmp_path: Path) -> None:

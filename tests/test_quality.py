@@ -14,7 +14,7 @@ from ml4l import quality
 from ml4l.config import Recipe
 from ml4l.join import join_month, month_path, read_joined
 from ml4l.lake import Lake
-from ml4l.modis import read_modis
+from ml4l.readers.modis import read_modis
 from ml4l.sample import ModisDay, ModisGrid, write_modis_geotiff
 
 MONTH = "2019-01"
@@ -27,8 +27,12 @@ def validate_era(lake: Lake, recipe: Recipe) -> quality.Validation:
 
 
 def validate_modis(lake: Lake, recipe: Recipe, path: str) -> quality.Validation:
-    table = quality.modis_day_table(read_modis(path))
-    return quality.validate(lake, "modis_day", DAY, table, quality.modis_day_parameters(recipe.sample.modis_resolution))
+    return validate_modis_days(lake, recipe, read_modis(path))
+
+
+def validate_modis_days(lake: Lake, recipe: Recipe, days: list) -> quality.Validation:
+    table = quality.modis_day_table(days)
+    return quality.validate(lake, "modis_day", DAY, table, quality.modis_day_parameters(recipe.join.max_lst_error_k))
 
 
 def failed_names(outcome: quality.Validation) -> set[str]:
@@ -94,19 +98,24 @@ def write_tif(path: str, lst: np.ndarray, view: np.ndarray, modis_grid: ModisGri
 
 
 def test_modis_fill_values_left_in(ingested_lake: Lake, tiny_recipe: Recipe) -> None:
-    path = ingested_lake.modis(DAY, "tif")
-    with rasterio.open(path, "r+") as dst:
-        dst.nodata = None  # the fill 0 now decodes as 0 K
-    outcome = validate_modis(ingested_lake, tiny_recipe, path)
-    assert {"no_fill_values_left", "lst_within_150_350_K"} <= failed_names(outcome)
+    (day,) = read_modis(ingested_lake.modis(DAY, "tif"))
+    day["lst"][:3] = 0.0  # what a reader that kept the fill would give
+    outcome = validate_modis_days(ingested_lake, tiny_recipe, [day])
+    assert failed_names(outcome) == {"no_fill_values_left", "lst_within_150_380_K"}
 
 
-def test_modis_on_a_shifted_grid(ingested_lake: Lake, tiny_recipe: Recipe) -> None:
-    path = ingested_lake.modis(DAY, "tif")
-    with rasterio.open(path, "r+") as dst:
-        dst.transform = rasterio.Affine(dst.transform.a, 0, -179.0, 0, dst.transform.e, 90.0)
-    outcome = validate_modis(ingested_lake, tiny_recipe, path)
-    assert failed_names(outcome) == {"grid_starts_at_180W"}
+def test_modis_pixels_outside_their_footprint(ingested_lake: Lake, tiny_recipe: Recipe) -> None:
+    (day,) = read_modis(ingested_lake.modis(DAY, "tif"))
+    shifted = day.assign_coords(longitude=day["longitude"] + 360.0)  # coordinates in 0..360 against a -180..180 footprint
+    outcome = validate_modis_days(ingested_lake, tiny_recipe, [shifted])
+    assert failed_names(outcome) == {"longitude_not_east_of_footprint"}
+
+
+def test_modis_pixels_beyond_the_recipes_qc_threshold(ingested_lake: Lake, tiny_recipe: Recipe) -> None:
+    (day,) = read_modis(ingested_lake.modis(DAY, "tif"))
+    day["qc"][:2] = 0b11000000  # LST error > 3 K
+    outcome = validate_modis_days(ingested_lake, tiny_recipe, [day])
+    assert failed_names(outcome) == {"qc_classes_kept_by_the_recipe"}
 
 
 def test_empty_modis_day(ingested_lake: Lake, tiny_recipe: Recipe) -> None:

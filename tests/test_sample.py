@@ -8,16 +8,16 @@ import xarray as xr
 
 from ml4l.config import Recipe
 from ml4l.lake import Lake
-from ml4l.modis import read_modis
 from ml4l.sample import ModisGrid, hours_since_epoch
 from ml4l.synthetic import SyntheticEarth
 
 
 def read_geotiff(path: str) -> tuple[np.ndarray, np.ndarray, rasterio.Affine]:
-    image = read_modis(path)
+    """LST (K) and local view hour of a sample GeoTIFF, NaN where the band holds its fill 0."""
     with rasterio.open(path) as src:
         assert src.descriptions == ("LST_Day", "Day_view_time")
-        return image.lst, image.view_time, src.transform
+        lst, view = (np.where(src.read(b) == 0, np.nan, src.read(b) * src.scales[b - 1]).astype(np.float32) for b in (1, 2))
+        return lst, view, src.transform
 
 
 def test_modis_files_decode_to_the_same_observations(sample_lake: Lake, tiny_recipe: Recipe) -> None:

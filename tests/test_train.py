@@ -129,3 +129,38 @@ def test_streaming_trains_on_more_shards_than_fit_the_memory_cap(tmp_path: Path)
     streaming = growth("streaming")
     assert streaming < cap_mb, f"streaming grew RSS by {streaming:.0f} MB for {size_mb:.0f} MB of data"
     assert growth("greedy") > cap_mb  # the probe can tell: holding the set whole does not fit
+
+
+def test_block_shuffle_is_seeded_and_keeps_rows_whole(tmp_path: Path) -> None:
+    from ml4l.dataset import SHARD_ROWS
+    from ml4l.train import prefetched, shuffled_batches
+
+    lake = Lake(str(tmp_path / "lake"))
+    write_random_ml_ready(lake, "blocks", shards=3, features=4)
+    features = [f"f{i}" for i in range(4)]
+    table = read_split(lake, "train", "blocks")
+
+    def one_pass(seed: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        batches = list(prefetched(shuffled_batches(lake, "train", "blocks", features, 1000, SHARD_ROWS, np.random.default_rng(seed))))
+        return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches]), [len(y) for _, y in batches]
+
+    x, y, sizes = one_pass(5)
+    assert sizes[:-1] == [1000] * (len(sizes) - 1) and sum(sizes) == len(table) == 3 * SHARD_ROWS
+    streamed, stored = np.column_stack([x, y]), table[[*features, TARGET]].to_numpy(np.float32)
+    # the same rows, each whole (features with their own target), in another order
+    np.testing.assert_array_equal(streamed[np.lexsort(streamed.T)], stored[np.lexsort(stored.T)])
+    assert not np.array_equal(y, table[TARGET].to_numpy(np.float32))
+    again, other = one_pass(5), one_pass(6)
+    np.testing.assert_array_equal(again[1], y)
+    assert not np.array_equal(other[1], y)
+
+
+def test_prefetch_raises_the_producers_error() -> None:
+    from ml4l.train import prefetched
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(prefetched(failing()))

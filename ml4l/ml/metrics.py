@@ -28,10 +28,13 @@ def regression_metrics(observed: npt.ArrayLike, predicted: npt.ArrayLike) -> dic
 
 
 def gap_closed(model: float, baselines: Mapping[str, float], oracle: float) -> float:
-    """Share of the gap between the best baseline and the oracle that the model closes (lower is better)."""
+    """Share of the gap between the best baseline and the oracle that the model closes (lower is better).
+
+    NaN when the best baseline is already at or below the oracle: there is no gap to close.
+    """
     best = min(baselines.values())
     if best <= oracle:
-        raise ValueError(f"the best baseline ({best:.6g}) is already at or below the oracle ({oracle:.6g}): no gap to close")
+        return float("nan")
     return (best - model) / (best - oracle)
 
 

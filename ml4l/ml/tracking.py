@@ -12,22 +12,26 @@ from ml4l.lake import Lake
 
 
 def tracking_uri(lake: Lake) -> str:
-    """The default MLflow store: SQLite under ``<lake>/mlflow``."""
+    """The default MLflow store: SQLite under ``<lake>/mlflow``; a lake that is not a local folder needs a tracking URI instead."""
+    if not lake.is_local:
+        raise ValueError(f"the lake {lake.root} is not a local folder: give an MLflow tracking URI (the ml4l-mlflow-tracking block)")
     directory = Path(lake.root) / "mlflow"
     directory.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{directory / 'mlflow.db'}"
 
 
 def experiment_id(lake: Lake, name: str, uri: str) -> str:
-    """The experiment ``name`` in the store at ``uri``, created with its artifacts under the lake when the store is local."""
+    """The experiment ``name`` in the store at ``uri``, created with its artifacts under ``<lake>/mlflow/artifacts`` unless a server keeps them."""
     import mlflow
 
     mlflow.set_tracking_uri(uri)
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
-    local = uri.startswith("sqlite:") or uri.startswith("file:")
-    artifacts = (Path(lake.root) / "mlflow" / "artifacts").resolve().as_uri() if local and lake.is_local else None
+    if uri.startswith(("http:", "https:", "databricks")):
+        artifacts = None  # a tracking server keeps its own artifact store
+    else:  # a database or file store: artifacts beside the lake's data, on its own filesystem (s3://..., gs://...)
+        artifacts = (Path(lake.root) / "mlflow" / "artifacts").resolve().as_uri() if lake.is_local else lake.path("mlflow", "artifacts")
     return str(mlflow.create_experiment(name, artifact_location=artifacts))
 
 

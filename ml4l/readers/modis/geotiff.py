@@ -1,0 +1,184 @@
+"""MODIS LST as GeoTIFF on a north-up EPSG:4326 grid, read with rasterio.
+
+Three forms:
+
+- AppEEARS: one layer a file (``MYD11A1.061_LST_Day_1km_doy2024228_aid0001.tif``); the QC
+  and view-time layers are the files beside it whose names differ only in the layer;
+- the project's sample: bands ``LST_Day`` and ``Day_view_time`` in one file;
+- the seed's own: a single float32 band already in K, no QC, no view time (the nominal
+  overpass is used).
+
+An integer LST layer is scaled by its band scale, else the ``scale_factor`` tag, else the
+product's 0.02; a float layer is taken as K. Fill is the band's nodata, else the product's
+(0 for LST, 255 for an 8-bit view time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ml4l.errors import InputError
+from ml4l.readers.modis.day import (
+    LST_FILL,
+    LST_SCALE,
+    NO_QC,
+    VIEW_TIME_FILL,
+    VIEW_TIME_SCALE,
+    FileFacts,
+    Layers,
+    check_dates,
+    day_dataset,
+    platform_of,
+)
+
+MAGICS = (b"II*\x00", b"MM\x00*")
+_APPEEARS_LST = re.compile(r"_LST_(Day|Night)_1km_")
+_PRODUCT = re.compile(r"(M[OY]D11A1)", re.I)
+_SEED_PLATFORM = {"aqua": "MYD11A1", "terra": "MOD11A1"}
+_QC_NOT_PRODUCED = 0b11  # a QC fill in a file that has QC: the pixel has no known quality
+
+
+def companion(path: str, layer: str) -> Path | None:
+    """The AppEEARS file beside ``path`` that holds ``layer`` of the same request and day, if it exists."""
+    found = _APPEEARS_LST.search(Path(path).name)
+    if not found:
+        return None
+    replacement = {"QC": f"_QC_{found[1]}_", "view_time": f"_{found[1]}_view_time_"}[layer]
+    sibling = Path(path).with_name(_APPEEARS_LST.sub(replacement, Path(path).name, count=1))
+    return sibling if sibling.is_file() else None
+
+
+def _scale(src: Any, band: int, default: float) -> float:
+    """The band's scale, else a ``scale_factor`` tag of the band or the file, else ``default``."""
+    if src.scales[band - 1] != 1.0 or src.offsets[band - 1] != 0.0:
+        return float(src.scales[band - 1])
+    for tags in (src.tags(band), src.tags()):
+        if "scale_factor" in tags:
+            return float(tags["scale_factor"])
+    return default
+
+
+def _decode(
+    src: Any, band: int, default_scale: float, default_fill: int | None, dtype: type = np.float32
+) -> tuple[np.ndarray, float]:
+    """Band ``band`` scaled, with its nodata (else ``default_fill`` for integers) and non-finite values as NaN."""
+    raw = src.read(band)
+    if raw.dtype.kind == "f":
+        values = raw.astype(dtype)
+        scale = 1.0
+    else:
+        scale = _scale(src, band, default_scale)
+        values = (raw.astype(np.float64) * scale + src.offsets[band - 1]).astype(dtype)
+    fills = [f for f in (src.nodata, default_fill if raw.dtype.kind != "f" else None) if f is not None]
+    for fill in fills:
+        values[raw == fill] = np.nan
+    if raw.dtype.kind == "f":
+        values[~np.isfinite(raw)] = np.nan
+    return values, scale
+
+
+def _grid(src: Any, source: str) -> tuple[np.ndarray, np.ndarray]:
+    if src.crs is None or src.crs.to_epsg() != 4326:
+        raise InputError(source, f"expected EPSG:4326 lat-lon, found CRS {src.crs}")
+    t = src.transform
+    if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:
+        raise InputError(source, f"not a north-up regular lat-lon grid: transform {tuple(t)[:6]}")
+    return t.f + t.e * (np.arange(src.height) + 0.5), t.c + t.a * (np.arange(src.width) + 0.5)
+
+
+def _product(path: str, tags: dict[str, str], source: str) -> str:
+    for text in (tags.get("product", ""), Path(path).name):
+        found = _PRODUCT.search(text)
+        if found:
+            return found[1].upper()
+    for prefix, product in _SEED_PLATFORM.items():
+        if Path(path).name.lower().startswith(prefix):
+            return product
+    raise InputError(source, "cannot tell the product (MOD11A1 or MYD11A1) from its tags or name")
+
+
+def read(path: str, source: str, max_error_k: int | None, night: bool) -> list[xr.Dataset]:
+    """The file's day as a one-element list of ``read_modis`` datasets."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    try:
+        with rasterio.open(path) as src:
+            tags = src.tags()
+            names = [d or "" for d in src.descriptions]
+            half = "Night" if night else "Day"
+            if src.count > 1:  # the sample's form: named bands in one file
+                wanted = {"lst": f"LST_{half}", "view_time": f"{half}_view_time"}
+                absent = [w for w in wanted.values() if w not in names]
+                if absent:
+                    raise InputError(source, f"missing band(s) {', '.join(absent)}; found {tuple(names)}")
+                lst_band, view_band = names.index(wanted["lst"]) + 1, names.index(wanted["view_time"]) + 1
+                layer = wanted["lst"]
+            else:
+                lst_band, view_band = 1, None
+                appeears = _APPEEARS_LST.search(Path(source).name)
+                layer = f"LST_{appeears[1]}_1km" if appeears else names[0] or f"LST_{half}"
+            lat, lon = _grid(src, source)
+            lst, scale = _decode(src, lst_band, LST_SCALE, LST_FILL)
+            view = (
+                _decode(src, view_band, VIEW_TIME_SCALE, _view_time_fill(src, view_band), np.float64)[0]
+                if view_band
+                else None
+            )
+            footprint = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
+            shape, transform = (src.height, src.width), src.transform
+    except RasterioIOError as exc:
+        raise InputError(source, f"cannot read GeoTIFF: {exc}") from exc
+    qc = np.full(shape, NO_QC, dtype=np.int16)
+    qc_path, view_path = companion(path, "QC"), companion(path, "view_time")
+    if qc_path is not None:
+        qc = _companion(qc_path, shape, transform, _read_qc)
+    if view_path is not None:
+        view = _companion(view_path, shape, transform, _read_view_time)
+    product = _product(path, tags, source)
+    inside = [dt.date.fromisoformat(tags["date"])] if "date" in tags else []
+    dates, date_source = check_dates(source, inside, source)
+    try:
+        facts = FileFacts(source, product, platform_of(product), layer, "geotiff", footprint, scale, date_source)
+    except ValueError as exc:
+        raise InputError(source, str(exc)) from exc
+    layers = Layers(lst, qc, view, lambda rows, cols: (lat[rows], lon[cols]))
+    return [day_dataset(facts, dates[0], layers, max_error_k)]
+
+
+def _companion(path: Path, shape: tuple[int, int], transform: Any, decode: Any) -> np.ndarray:
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    try:
+        with rasterio.open(path) as src:
+            if (src.height, src.width) != shape or src.transform != transform:
+                raise InputError(
+                    str(path), f"grid {src.height}x{src.width} {tuple(src.transform)[:6]} differs from its LST layer's"
+                )
+            return decode(src)
+    except RasterioIOError as exc:
+        raise InputError(str(path), f"cannot read GeoTIFF: {exc}") from exc
+
+
+def _read_qc(src: Any) -> np.ndarray:
+    raw = src.read(1)
+    qc = raw.astype(np.int16)
+    if src.nodata is not None:
+        qc[raw == src.nodata] = _QC_NOT_PRODUCED
+    return qc
+
+
+def _view_time_fill(src: Any, band: int) -> int | None:
+    """The product's view-time fill, 255, applies to its own 8-bit encoding only."""
+    return VIEW_TIME_FILL if src.dtypes[band - 1] == "uint8" else None
+
+
+def _read_view_time(src: Any) -> np.ndarray:
+    return _decode(src, 1, VIEW_TIME_SCALE, _view_time_fill(src, 1), np.float64)[0]

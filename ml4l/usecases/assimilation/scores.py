@@ -1,0 +1,58 @@
+"""Scores of an analysis against the truth, at points without observations."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import chisquare
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def rmse(truth: FloatArray, estimate: FloatArray) -> float:
+    return float(np.sqrt(np.mean((estimate - truth) ** 2)))
+
+
+def spread_skill_ratio(members: FloatArray, truth: FloatArray) -> float:
+    """``sqrt((K+1)/K * mean ensemble variance) / RMSE of the ensemble mean``; 1 for a calibrated ensemble.
+
+    ``members`` ``(n, K)`` and ``truth`` ``(n,)``: for a calibrated ensemble the mean's squared error
+    equals ``(K+1)/K`` times the expected ensemble variance (Fortin et al. 2014).
+    """
+    k = members.shape[1]
+    variance = members.var(axis=1, ddof=1).mean()
+    return float(np.sqrt((k + 1) / k * variance) / rmse(truth, members.mean(axis=1)))
+
+
+def rank_histogram(members: FloatArray, truth: FloatArray) -> tuple[npt.NDArray[np.int64], float]:
+    """Counts of the truth's rank among ``K`` members (``K + 1`` bins) and the chi-square p-value of flatness."""
+    ranks = np.sum(members < truth[:, None], axis=1)
+    counts = np.bincount(ranks, minlength=members.shape[1] + 1)
+    return counts, float(chisquare(counts).pvalue)
+
+
+def crps(members: FloatArray, truth: FloatArray) -> float:
+    """The ensemble CRPS, fair form: ``E|X - y| - E|X - X'| / 2`` with the unbiased pair mean."""
+    k = members.shape[1]
+    skill = np.abs(members - truth[:, None]).mean(axis=1)
+    ordered = np.sort(members, axis=1)
+    # sum over pairs |x_i - x_j| from the sorted members: sum_i (2i - k + 1) x_(i)
+    pair_sum = 2 * np.sum((2 * np.arange(k) - k + 1) * ordered, axis=1)
+    return float(np.mean(skill - pair_sum / (2 * k * (k - 1))))
+
+
+def unobserved_cells(grid_lat: FloatArray, grid_lon: FloatArray, station_lat: FloatArray, station_lon: FloatArray,
+                     step: float) -> npt.NDArray[np.bool_]:
+    """Cells ``(ny, nx)`` with no station within one grid step in either direction."""
+    lat, lon = np.meshgrid(grid_lat, grid_lon, indexing="ij")
+    near = np.zeros(lat.shape, dtype=bool)
+    for s_lat, s_lon in zip(station_lat, station_lon, strict=True):
+        near |= (np.abs(lat - s_lat) <= step) & (np.abs(lon - s_lon) <= step)
+    return ~near
+
+
+def thinned(mask: npt.NDArray[np.bool_], every: int) -> npt.NDArray[np.bool_]:
+    """``mask`` kept on a lattice of ``every`` cells, so rank-histogram samples are nearly independent."""
+    lattice = np.zeros_like(mask)
+    lattice[::every, ::every] = True
+    return mask & lattice

@@ -96,7 +96,7 @@ def _run_quarantine(args: argparse.Namespace) -> Any:
     from blocks.lake import resolve_lake
     from ml4l.quality import docs_index, quarantined
 
-    lake = resolve_lake(args.lake_root, args.lake_block)
+    lake = resolve_lake(args.lake_root, args.lake_block).require()
     records = quarantined(lake)
     if not records:
         print(f"nothing is quarantined in {lake.root}")
@@ -126,7 +126,7 @@ def _run_status(args: argparse.Namespace) -> Any:
     from ml4l import status
     from ml4l.quality import quarantined
 
-    lake = resolve_lake(args.lake_root, args.lake_block)
+    lake = resolve_lake(args.lake_root, args.lake_block).require()
     rows, records = status.lake_status(lake), quarantined(lake)
     print(status.format_status(lake, rows, records))
     return rows

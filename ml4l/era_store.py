@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from typing import Any
+
 import pandas as pd
 import xarray as xr
 import zarr
@@ -27,7 +29,7 @@ from ml4l.config import Period, check_month
 from ml4l.errors import InputError
 from ml4l.readers.grib import Message, Scan, decode, scan, variable_of
 from ml4l.grids import Grid, grid
-from ml4l.lake import Lake
+from ml4l.lake import Lake, era_raw_listing
 from ml4l.types import Month
 from ml4l.variables import CONSTANT, GROUPS, LAKE_COVER, SALINE_LAKE, TIME_VARIABLE, Variable
 
@@ -230,15 +232,25 @@ def ingest_month(lake: Lake, month: Month, workers: int | None = None, progress:
         Naming the file and the problem; no value of the store has changed.
     """
     path = lake.era_timevar
+    lake.sweep_partials(path)  # chunks a killed ingest left half-written
     store_grid, period = store_layout(lake)
     _check_in_layout(lake, period, month)
     _set_flag(lake, period, month, 0)
+    era_raw_listing(lake, month)  # a second copy of the month's file is an error naming both
     files = {"sfc": lake.era_sfc(month), "skin": lake.era_skin(month)}
     hours = period.hours_of(month)
     index = _index_messages([scan(lake.local(f)) for f in files.values()], store_grid, month, hours)
     _check_complete(index, files, hours)
 
     _extend_to(lake, period, month)
+    with lake.writing(lake.writer_lock(path)):  # a sweeper spares the chunks of a live writer
+        _write_month(lake, path, period, month, index, files, hours, workers, progress)
+    _set_flag(lake, period, month, 1)
+    return MonthReport(month, path, len(hours), len(TIME_VARIABLE), tuple(files.values()))
+
+
+def _write_month(lake: Lake, path: str, period: Period, month: Month, index: dict[Any, Any], files: dict[str, str],
+                 hours: pd.DatetimeIndex, workers: int | None, progress: Progress | None) -> None:
     store = zarr.open_group(path, mode="r+", use_consolidated=False)
     arrays = {v.name: store[v.name] for v in TIME_VARIABLE}
     first = period.hours_before(month)
@@ -253,8 +265,6 @@ def ingest_month(lake: Lake, month: Month, workers: int | None = None, progress:
                 arrays[variable.name][region] = values[k * len(day) : (k + 1) * len(day)]
         if progress is not None:
             progress(len(day))
-    _set_flag(lake, period, month, 1)
-    return MonthReport(month, path, len(hours), len(TIME_VARIABLE), tuple(files.values()))
 
 
 def complete_months(lake: Lake) -> list[Month]:

@@ -41,7 +41,7 @@ from ml4l.types import Month
 T = TypeVar("T")
 
 LAKE_ENV = "ML4L_LAKE"
-LAKE_PARTS = ("raw", "era", "joined", "ml", "predictions", "quarantine", "status")
+LAKE_PARTS = ("raw", "era", "joined", "ml", "predictions", "quarantine", "status", "mlflow", "reports", "gapfill", "downscale", "tiles", "da")
 """Top-level directories of a lake; a root with none of them is not a lake."""
 DEFAULT_ROOT = "./lake"
 

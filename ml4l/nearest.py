@@ -75,7 +75,9 @@ def nearest(target: Target, lat: FloatArray, lon: FloatArray, engine: Engine = "
     if lat.shape != lon.shape:
         raise ValueError(f"lat and lon differ in size: {lat.size} and {lon.size}")
     if engine == "auto":
-        engine = "grid" if isinstance(target, Grid) else "faiss"
+        engine = "grid" if isinstance(target, Grid) and target.is_global else "faiss"
+    if engine == "grid" and isinstance(target, Grid) and not target.is_global:
+        raise ValueError(f"the grid engine walks global grids only; {target.name} is a sub-area: use faiss or balltree")
     if engine == "grid":
         if not isinstance(target, Grid):
             raise ValueError("the grid engine needs a structured Grid; use faiss or balltree for a PointCloud")

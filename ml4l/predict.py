@@ -1,6 +1,6 @@
 """Prediction: LST from a registered model for every land cell and hour of a month in the ERA store, into Zarr.
 
-The model's run carries the feature list and the normalisation it was trained with
+The model normalises its raw features itself, and its run carries the feature list
 (``dataset/normalisation.json``), so prediction needs only the model URI and the
 ERA stores. Output: ``predictions/<model name>/<YYYY-MM>.zarr`` with ``lst``
 (float32 K, ``(time, cell)``, NaN where the cell has no land) and the cells' ``latitude``/``longitude``.
@@ -50,7 +50,8 @@ def prediction_path(lake: Lake, model_name: str, month: Month) -> str:
 
 
 def load_model(lake: Lake, model_uri: str, uri: str | None = None) -> tuple[Any, dict[str, Any], str]:
-    """The Keras model at ``model_uri``, the normalisation logged with its run, and the run id.
+    """The Keras model at ``model_uri`` (raw features in, see :func:`ml4l.train.serving_model`), the normalisation
+    logged with its run (its feature list), and the run id.
 
     ``uri`` is the MLflow tracking server; by default the lake's SQLite store.
     """
@@ -79,8 +80,6 @@ def predict_month(lake: Lake, month: Month, model_uri: str, model_name: str, uri
     """
     model, normalisation, run_id = load_model(lake, model_uri, uri)
     features: list[str] = normalisation["features"]
-    mean = pd.Series(normalisation["mean"])[features]
-    std = pd.Series(normalisation["std"])[features]
     reader = FeatureReader(lake)
     hours = np.flatnonzero(np.asarray(reader.times.strftime("%Y-%m") == month))
     if hours.size == 0:
@@ -105,8 +104,8 @@ def predict_month(lake: Lake, month: Month, model_uri: str, model_name: str, uri
             frame = with_deltas(pd.DataFrame(reader.at(np.repeat(block, land.size), np.tile(land, block.size))))
             if frame["skt"].isna().all():
                 raise InputError(lake.era_timevar, f"{month} is not ingested (no skt at {reader.times[block[0]]})")
-            x = ((frame[features].astype(np.float64) - mean) / std).to_numpy(np.float32)
-            predicted = np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32).reshape(block.size, land.size)
+            raw = {name: frame[name].to_numpy(np.float32) for name in features}  # the model normalises them itself
+            predicted = np.asarray(model.predict(raw, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float32).reshape(block.size, land.size)
             values = np.full((block.size, size), np.nan, dtype=np.float32)
             values[:, land] = predicted
             output[start : start + block.size, :] = values

@@ -17,8 +17,8 @@ import pandas as pd
 
 from ml4l.config import check_month
 from ml4l.era_store import complete_months
-from ml4l.join import month_path, table_path
-from ml4l.lake import Lake
+from ml4l.join import month_path, sweep_month, table_path
+from ml4l.lake import Lake, find_debris
 from ml4l.quality import quarantine_path, quarantined, reports_dir
 from ml4l.types import Month
 
@@ -61,11 +61,11 @@ def sweep(lake: Lake, month: Month) -> list[str]:
 
     Call it holding the month's lock: then nothing else is writing these.
     """
-    removed = lake.remove_stale_staging(month_path(lake, month))
-    for path in [*lake.fs.glob(lake.path("joined", "_staging", f"{check_month(month)}-*")), f"{ledger_path(lake, month)}.tmp"]:
-        if lake.fs.exists(path):
-            lake.fs.rm(path, recursive=True)
-            removed.append(path)
+    removed = sweep_month(lake, check_month(month))  # spares a live run's staging
+    tmp = f"{ledger_path(lake, month)}.tmp"
+    if lake.fs.exists(tmp):
+        lake.fs.rm(tmp)
+        removed.append(tmp)
     for model in lake.fs.glob(lake.path("predictions", "*")):
         removed += lake.remove_stale_staging(f"{model}/{month}.zarr")
     return removed
@@ -202,4 +202,9 @@ def format_status(lake: Lake, rows: list[MonthStatus], records: list[dict[str, A
         lines.append("Quarantined:")
         for record in records:
             lines.append(f"  {record['dataset']:<13} {record['key']:<11} since {record['since']}: {record['reason']}")
+    debris = find_debris(lake)
+    if debris:
+        lines.append("Temporaries (a dead run's are swept by the next run of its stage):")
+        for item in debris:
+            lines.append(f"  {item.kind:<14} {'live' if item.live else 'dead':<5} {item.path}")
     return "\n".join(lines)

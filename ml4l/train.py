@@ -11,9 +11,9 @@ least squares on the same features).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
-import os
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
@@ -25,14 +25,17 @@ import numpy as np
 import pandas as pd
 
 from ml4l import evaluation
-from ml4l.config import TrainConfig
+from ml4l.config import JoinConfig, TrainConfig
+from ml4l.ml.trainer import import_keras
+from ml4l.oracle import oracle_rows
 from ml4l.ml.tracking import tracking_uri
 from ml4l.dataset import BASELINE, KEY_COLUMNS, TARGET, read_normalisation, read_split, shard_count, split_rows, split_shards
 from ml4l.lake import Lake
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 CHAMPION = "champion"
 CLAIM_TAG = "ml4l.claim"
+TEST_SPLIT_TAG = "ml4l.test_split"
+"""Tag of a run: SHA-256 of its test rows' keys (:func:`test_split_hash`); champions are compared on equal ones only."""
 EXPERIMENT = "ml4l-lst"
 IMPORTANCE_ROWS = 20_000
 
@@ -70,7 +73,7 @@ def build_model(n_features: int, config: TrainConfig, target_mean: float = 0.0, 
     and ``target_std``; a final fixed rescaling makes the model predict K directly.
     With ``config.linear_anchor`` a linear path initialised from ``anchor`` is added.
     """
-    import keras
+    keras = import_keras()
 
     keras.utils.set_random_seed(config.seed)
     width = config.width or max(n_features // 2, 1)
@@ -97,7 +100,7 @@ def build_model(n_features: int, config: TrainConfig, target_mean: float = 0.0, 
 
 
 def _optimizer(config: TrainConfig, steps_per_epoch: int) -> Any:
-    import keras
+    keras = import_keras()
 
     rate: Any = config.learning_rate
     if config.schedule == "cosine":
@@ -267,14 +270,18 @@ def _fit(model: Any, lake: Lake, name: str, features: list[str], config: TrainCo
                      callbacks=callbacks, verbose=0, shuffle=True)
 
 
-def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = TrainConfig(), model_name: str = "ml4l-lst", uri: str | None = None) -> TrainResult:
+def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = TrainConfig(), model_name: str = "ml4l-lst",
+                  uri: str | None = None, join: JoinConfig | None = None) -> TrainResult:
     """Train on ``ml/<name>/``, evaluate against the baselines on test, log and register in MLflow.
 
     ``uri`` is the MLflow tracking server; by default a SQLite store under the lake.
-    The alias ``champion`` moves to the new version only when its test MAE beats the
-    current champion's.
+    ``join`` is the join configuration the lake's months were joined with: on a synthetic
+    lake it gives the oracle (:mod:`ml4l.oracle`), logged as ``oracle_test_*`` and ``gap_closed``.
+    The model registered is :func:`serving_model`: raw features in, K out. The alias
+    ``champion`` moves to the new version only when its test MAE beats the current
+    champion's, measured on the same test rows (:data:`TEST_SPLIT_TAG`).
     """
-    import keras
+    keras = import_keras()
     import mlflow
     from mlflow.models import infer_signature
 
@@ -306,6 +313,11 @@ def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = Train
             return np.asarray(model.predict(x, batch_size=8192, verbose=0))[:, 0]
 
         scored = evaluate(lake, name, predict, linear, normalisation)
+        split = test_split_hash(scored)
+        mlflow.set_tag(TEST_SPLIT_TAG, split)
+        truth = oracle_rows(lake, normalisation["months"]["test"], join) if join is not None else None
+        if truth is not None:
+            scored = scored.merge(truth, on=["time", "cell"], how="left", validate="one_to_one")
         metrics = {"epochs_trained": float(len(history.history["loss"])), **evaluation.named_metrics(scored)}
         mlflow.log_metrics(metrics)
 
@@ -321,12 +333,42 @@ def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = Train
             Path(scratch, "features.json").write_text(json.dumps(features))
             importance.to_csv(Path(scratch, "permutation_importance.csv"), index=False)
             mlflow.log_artifacts(scratch, artifact_path="dataset")
-        example = sample[features].to_numpy(np.float32)[:5]
-        info = mlflow.tensorflow.log_model(model, name="model", signature=infer_signature(example, predict(example)),
-                                           input_example=example, registered_model_name=model_name)
+        served = serving_model(model, normalisation)
+        example = raw_features(sample.head(5), normalisation)
+        info = mlflow.tensorflow.log_model(served, name="model", signature=infer_signature(example, predict(sample[features].to_numpy(np.float32)[:5])),
+                                           registered_model_name=model_name)
     version = str(info.registered_model_version) if info.registered_model_version is not None else None
-    champion = _promote(model_name, version, metrics["test_mae"])
+    champion = _promote(model_name, version, metrics["test_mae"], split)
     return TrainResult(run.info.run_id, info.model_uri, version, champion, metrics, uri)
+
+
+def test_split_hash(scored: pd.DataFrame) -> str:
+    """SHA-256 of the test rows' keys (``time``, ``cell``) in their order: equal for the same test split."""
+    digest = hashlib.sha256(scored["time"].to_numpy().astype("datetime64[ns]").view(np.int64).tobytes())
+    digest.update(scored["cell"].to_numpy().astype(np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def raw_features(frame: pd.DataFrame, normalisation: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The raw (denormalised) feature columns of normalised ``frame``, float32, as the served model takes them."""
+    return {name: (frame[name].to_numpy(np.float64) * normalisation["std"][name] + normalisation["mean"][name]).astype(np.float32)
+            for name in normalisation["features"]}
+
+
+def serving_model(model: Any, normalisation: dict[str, Any]) -> Any:
+    """``model`` behind a fixed normalisation: one input per raw feature, named, and the training split's mean and std.
+
+    ``mlflow.pyfunc.load_model(uri).predict(frame)`` of a frame of raw features (any column
+    order) then needs Keras alone, no ml4l code.
+    """
+    keras = import_keras()
+    features: list[str] = normalisation["features"]
+    inputs = {name: keras.Input(shape=(1,), name=name) for name in features}
+    raw = keras.layers.Concatenate(name="raw_features")([inputs[name] for name in features])
+    std = np.array([normalisation["std"][name] for name in features])
+    normalised = keras.layers.Normalization(mean=[normalisation["mean"][name] for name in features], variance=(std**2).tolist(),
+                                            name="normalisation")(raw)
+    return keras.Model(inputs, model(normalised), name="ml4l_lst_served")
 
 
 def kill_dead_runs(lake: Lake, experiment_id: str) -> list[str]:
@@ -359,8 +401,12 @@ def champion_version(model_name: str, uri: str | None = None) -> Any | None:
         return None
 
 
-def _promote(model_name: str, version: str | None, test_mae: float) -> bool:
-    """Move ``champion`` to ``version`` if it beats the current champion's test MAE."""
+def _promote(model_name: str, version: str | None, test_mae: float, test_split: str) -> bool:
+    """Move ``champion`` to ``version`` if it beats the current champion's test MAE on the same test split.
+
+    A champion measured on other test rows (another :data:`TEST_SPLIT_TAG`, or none) is not
+    comparable: it stays, and the new version is not promoted over it.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -369,9 +415,15 @@ def _promote(model_name: str, version: str | None, test_mae: float) -> bool:
     client = mlflow.MlflowClient()
     current = champion_version(model_name)
     try:
-        best = client.get_run(current.run_id).data.metrics["test_mae"] if current is not None else float("inf")
+        champion_run = client.get_run(current.run_id).data if current is not None else None
     except MlflowException:  # the champion's run is gone
+        champion_run = None
+    if champion_run is None:
         best = float("inf")
+    elif champion_run.tags.get(TEST_SPLIT_TAG) != test_split:
+        return False
+    else:
+        best = champion_run.metrics["test_mae"]
     if test_mae < best:
         client.set_registered_model_alias(model_name, CHAMPION, version)
         return True

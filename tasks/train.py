@@ -23,8 +23,9 @@ def train_model(lake_root: str, recipe: str, name: str, model_name: str, trackin
 
     Not retried: a failed fit repeats itself, and every attempt would leave an MLflow run.
     """
-    config = replace(load_recipe(recipe).train, **(overrides or {}))
-    result = train.train_and_log(Lake(lake_root), name, config, model_name, tracking_uri)
+    loaded = load_recipe(recipe)
+    config = replace(loaded.train, **(overrides or {}))
+    result = train.train_and_log(Lake(lake_root), name, config, model_name, tracking_uri, loaded.join)
     m = result.metrics
     create_table_artifact(
         key=f"train-{model_name}".lower().replace("_", "-"),

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from ml4l.config import SplitConfig
-from ml4l.dataset import TARGET, build_ml_ready, read_normalisation, read_split
+from ml4l.dataset import TARGET, build_ml_ready, read_normalisation, read_split, with_deltas
 from ml4l.errors import InputError
 from ml4l.evaluation import error_metrics
+from ml4l.join import read_joined
 from ml4l.lake import Lake
 from ml4l.predict import predict_month, prediction_path, read_predictions
 from ml4l.train import CHAMPION, TrainConfig, train_and_log
@@ -39,7 +40,9 @@ def test_champion_predictions_reproduce_the_test_metrics(joined_lake: Lake) -> N
     on_land = np.isfinite(at_rows)
     assert on_land.mean() > 0.95  # test rows on cells without land (lsm 0, beside a coast) are not predicted
     champion = mlflow.pyfunc.load_model(f"models:/tiny-predict@{CHAMPION}")
-    expected = np.asarray(champion.predict(test[features].to_numpy(np.float32))).ravel()
+    raw = with_deltas(read_joined(joined_lake, "2019-02"))  # the served model takes raw features
+    assert raw["time"].equals(test["time"]) and raw["cell"].equals(test["cell"])
+    expected = np.asarray(champion.predict(raw[features])).ravel()
     np.testing.assert_allclose(at_rows[on_land], expected[on_land], rtol=1e-5)
     assert error_metrics(test[TARGET].to_numpy(), expected)["mae"] == pytest.approx(trained.metrics["test_mae"], rel=1e-5)
 

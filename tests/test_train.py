@@ -13,8 +13,9 @@ import pytest
 
 from corpus import write_random_ml_ready
 from ml4l.config import SplitConfig
-from ml4l.dataset import TARGET, build_ml_ready, read_normalisation, read_split, shard_count
+from ml4l.dataset import TARGET, build_ml_ready, read_normalisation, read_split, shard_count, with_deltas
 from ml4l.evaluation import error_metrics
+from ml4l.join import read_joined
 from ml4l.lake import Lake
 from ml4l.train import CHAMPION, TrainConfig, least_squares, stream_split, train_and_log
 
@@ -65,7 +66,9 @@ def test_run_is_logged_registered_and_reproducible(ml_lake: Lake) -> None:
     assert champion.metadata.signature is not None
     test = read_split(ml_lake, "test")
     features = read_normalisation(ml_lake)["features"]
-    predicted = np.asarray(champion.predict(test[features].to_numpy(np.float32))).ravel()
+    raw = with_deltas(read_joined(ml_lake, "2019-02"))  # the served model takes raw features and normalises them itself
+    assert raw["time"].equals(test["time"]) and raw["cell"].equals(test["cell"])
+    predicted = np.asarray(champion.predict(raw[features[::-1]])).ravel()  # columns by name, in any order
     reproduced = error_metrics(test[TARGET].to_numpy(), predicted)
     assert reproduced["mae"] == pytest.approx(first.metrics["test_mae"], rel=1e-5)
     assert reproduced["rmse"] == pytest.approx(first.metrics["test_rmse"], rel=1e-5)

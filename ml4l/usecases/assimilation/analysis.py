@@ -102,16 +102,29 @@ def decode(decoder: Any, prior: LatentPrior, u: FloatArray, batch: int = 4096) -
     return np.concatenate(parts).astype(np.float64)
 
 
+def map_estimate(decoder: Any, prior: LatentPrior, index: npt.NDArray[np.int64], weights: FloatArray, observations: FloatArray,
+                 sigma_o: float, error_std: float, scale: float, iterations: int, learning_rate: float) -> FloatArray:
+    """The MAP fields ``(days, ny, nx)`` in K for observations ``(days, points)`` in K."""
+    sigma = float(np.hypot(sigma_o / scale, error_std))
+    u = fit_latent(decoder, prior, index, weights, observations / scale, sigma, np.zeros((len(observations), prior.size)), iterations,
+                   learning_rate)
+    return decode(decoder, prior, u) * scale
+
+
 def assimilate(decoder: Any, prior: LatentPrior, index: npt.NDArray[np.int64], weights: FloatArray, observations: FloatArray,
                sigma_o: float, generator_std: float, scale: float, members: int, iterations: int, learning_rate: float,
-               seed: int) -> Ensemble:
-    """The ensemble for days of observations ``(days, points)`` in K; ``scale`` converts K to decoder units."""
+               seed: int, error_inflation: float = 1.0) -> Ensemble:
+    """The ensemble for days of observations ``(days, points)`` in K; ``scale`` converts K to decoder units.
+
+    ``error_inflation`` scales the generator error in the likelihood only (chosen on validation days);
+    the members' added noise stays the generator's own error.
+    """
     rng = np.random.default_rng(seed)
     days, points = observations.shape
     zeta = rng.standard_normal((days, members, prior.size))
     eps = rng.normal(0.0, sigma_o, (days, members, points))
     targets = ((observations[:, None, :] + eps) / scale).reshape(days * members, points)
-    sigma = float(np.hypot(sigma_o / scale, generator_std))
+    sigma = float(np.hypot(sigma_o / scale, error_inflation * generator_std))
     u = fit_latent(decoder, prior, index, weights, targets, sigma, zeta.reshape(days * members, prior.size), iterations, learning_rate)
     fields = decode(decoder, prior, u)
     fields = fields + rng.normal(0.0, generator_std, fields.shape)

@@ -139,13 +139,15 @@ class Generator:
     prior: analysis.LatentPrior
     scale: float
     generator_std: float
+    error_inflation: float = 1.0
 
     def save(self, lake: Lake, model: str) -> str:
         target = generator_dir(lake, model)
         with lake.replace_whole(target) as staging, tempfile.TemporaryDirectory() as scratch:
             self.decoder.save(f"{scratch}/decoder.keras")
             np.savez(f"{scratch}/prior.npz", mean=self.prior.mean, factor=self.prior.factor)
-            Path(scratch, "generator.json").write_text(json.dumps({"scale": self.scale, "generator_std": self.generator_std}))
+            Path(scratch, "generator.json").write_text(json.dumps({"scale": self.scale, "generator_std": self.generator_std,
+                                                                   "error_inflation": self.error_inflation}))
             lake.fs.put(f"{scratch}/", staging, recursive=True)
         return target
 
@@ -162,7 +164,7 @@ class Generator:
             decoder = keras.models.load_model(f"{scratch}/decoder.keras", compile=False)
             prior = np.load(f"{scratch}/prior.npz")
             meta = json.loads(Path(scratch, "generator.json").read_text())
-        return cls(decoder, analysis.LatentPrior(prior["mean"], prior["factor"]), meta["scale"], meta["generator_std"])
+        return cls(decoder, analysis.LatentPrior(prior["mean"], prior["factor"]), meta["scale"], meta["generator_std"], meta["error_inflation"])
 
 
 def train_generator(fields: xr.Dataset, labels: np.ndarray, recipe: AssimilationRecipe) -> tuple[Generator, dict[str, list[float]], int]:
@@ -185,23 +187,45 @@ def train_generator(fields: xr.Dataset, labels: np.ndarray, recipe: Assimilation
     return generator, result.history, result.best_epoch
 
 
-def test_days(fields: xr.Dataset, labels: np.ndarray, count: int) -> np.ndarray:
-    """``count`` test days evenly spaced over the test years (indices into ``fields.time``)."""
-    test = np.flatnonzero(labels == splits.TEST)
-    return test[np.linspace(0, len(test) - 1, min(count, len(test))).astype(int)]
+def spaced_days(labels: np.ndarray, label: int, count: int) -> np.ndarray:
+    """``count`` days of one set evenly spaced over its years (indices into ``fields.time``)."""
+    chosen = np.flatnonzero(labels == label)
+    return chosen[np.linspace(0, len(chosen) - 1, min(count, len(chosen))).astype(int)]
+
+
+def choose_error_inflation(generator: Generator, fields: xr.Dataset, labels: np.ndarray, observations: pd.DataFrame,
+                           network: pd.DataFrame, recipe: AssimilationRecipe) -> dict[float, float]:
+    """Set ``generator.error_inflation`` to the candidate with the lowest MAP RMSE at unobserved cells on validation days.
+
+    Returns each candidate's validation RMSE. The test days play no part.
+    """
+    grid = Grid.of(recipe.fields)
+    days = spaced_days(labels, splits.VALIDATION, recipe.analysis.validation_days)
+    truth = fields["anomaly"].values[days].astype(np.float64)
+    y = observation_matrix(observations, fields["time"].values[days], network)
+    index, weights = interpolation_weights(grid, network["lat"], network["lon"])
+    unobserved = scores.unobserved_cells(grid.lat, grid.lon, network["lat"].to_numpy(), network["lon"].to_numpy(), grid.step)
+    a = recipe.analysis
+    errors = {}
+    for factor in a.error_inflations:
+        estimate = analysis.map_estimate(generator.decoder, generator.prior, index, weights, y, recipe.stations.sigma_o,
+                                         factor * generator.generator_std, generator.scale, a.iterations, a.learning_rate)
+        errors[factor] = scores.rmse(truth[:, unobserved], estimate[:, unobserved])
+    generator.error_inflation = min(errors, key=errors.__getitem__)
+    return errors
 
 
 def evaluate(generator: Generator, fields: xr.Dataset, labels: np.ndarray, observations: pd.DataFrame, network: pd.DataFrame,
              recipe: AssimilationRecipe) -> tuple[dict[str, float], dict[str, Any]]:
     """Scores on the test days at cells without observations: the VAE ensemble, the baselines and the oracle."""
     grid = Grid.of(recipe.fields)
-    days = test_days(fields, labels, recipe.analysis.test_days)
+    days = spaced_days(labels, splits.TEST, recipe.analysis.test_days)
     truth = fields["anomaly"].values[days].astype(np.float64)
     y = observation_matrix(observations, fields["time"].values[days], network)
     index, weights = interpolation_weights(grid, network["lat"], network["lon"])
     a, sigma_o = recipe.analysis, recipe.stations.sigma_o
     ensemble = analysis.assimilate(generator.decoder, generator.prior, index, weights, y, sigma_o, generator.generator_std,
-                                   generator.scale, a.members, a.iterations, a.learning_rate, a.seed)
+                                   generator.scale, a.members, a.iterations, a.learning_rate, a.seed, generator.error_inflation)
     train = fields["anomaly"].values[labels == splits.TRAIN].astype(np.float64)
     estimates = {
         "climatology": np.zeros_like(truth),
@@ -290,12 +314,14 @@ def train_and_score(lake: Lake, recipe: AssimilationRecipe, uri: str | None = No
         network = pd.read_parquet(handle)
     observations = read_observations(lake, paths.observations, grid)
     generator, history, best_epoch = train_generator(fields, labels, recipe)
+    inflation_rmse = choose_error_inflation(generator, fields, labels, observations, network, recipe)
     saved = generator.save(lake, recipe.model_name)
     metrics, detail = evaluate(generator, fields, labels, observations, network, recipe)
     with tracking.run(lake, EXPERIMENT, uri, run_name=f"vae-{recipe.model_name}") as run:
         tracking.log_recipe(recipe)
         mlflow.log_params({"split_hash": splits.split_hash(labels), "best_epoch": best_epoch, "generator_std": generator.generator_std,
-                           "scale": generator.scale})
+                           "scale": generator.scale, "error_inflation": generator.error_inflation})
+        mlflow.log_metrics({f"validation_rmse_inflation_{k:g}".replace(".", "_"): v for k, v in inflation_rmse.items()})
         for epoch in range(len(history.get("loss", []))):
             mlflow.log_metrics({k: v[epoch] for k, v in history.items() if len(v) > epoch}, step=epoch)
         mlflow.log_metrics(metrics)
@@ -335,7 +361,7 @@ def assimilate_range(lake: Lake, recipe: AssimilationRecipe, start: str, end: st
         sigma_o = float(rows["sigma_o"].iloc[0]) if "sigma_o" in rows else recipe.stations.sigma_o
         ensemble = analysis.assimilate(generator.decoder, generator.prior, index, weights, rows["value"].to_numpy(np.float64)[None, :],
                                        sigma_o, generator.generator_std, generator.scale, a.members, a.iterations, a.learning_rate,
-                                       a.seed)
+                                       a.seed, generator.error_inflation)
         members.append(ensemble.members[0])
         means.append(ensemble.mean[0])
     stack = np.stack(members).astype(np.float32)

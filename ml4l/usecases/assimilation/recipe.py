@@ -29,7 +29,7 @@ class FieldsConfig(BaseModel):
     """lag-1 day autocorrelation of the latent field."""
     std_winter_k: float = Field(4.5, gt=0)
     std_summer_k: float = Field(2.5, gt=0)
-    front_sharpness: float = Field(1.2, ge=0)
+    front_sharpness: float = Field(2.5, ge=0)
     """0 gives Gaussian fields; larger values give air masses separated by sharper fronts."""
     seed: int = 4
 
@@ -62,20 +62,24 @@ class VAEConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     latent: int = Field(24, ge=2, le=256)
     beta: float = Field(1.0, gt=0)
-    epochs: int = Field(60, ge=1)
+    epochs: int = Field(80, ge=1)
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(2e-3, gt=0)
-    patience: int = Field(8, ge=1)
+    patience: int = Field(10, ge=1)
     seed: int = 0
 
 
 class AnalysisConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     members: int = Field(25, ge=2)
-    iterations: int = Field(300, ge=1)
-    learning_rate: float = Field(0.05, gt=0)
-    test_days: int = Field(40, ge=1)
+    iterations: int = Field(150, ge=1)
+    learning_rate: float = Field(0.1, gt=0)
+    test_days: int = Field(20, ge=1)
     """test days assimilated and scored (evenly spaced over the test years)."""
+    validation_days: int = Field(10, ge=1)
+    """validation days on which the generator-error inflation is chosen."""
+    error_inflations: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
+    """candidate factors on the generator error in the likelihood; validation picks one (MAP RMSE at unobserved cells)."""
     rank_thinning: int = Field(4, ge=1)
     """rank-histogram samples on a lattice of this many cells, so that they are nearly independent."""
     seed: int = 7

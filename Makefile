@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv demo test up down mlflow-ui browser bench-ingest bench-join bench-train bench-validation bench-gapfill clean
+.PHONY: venv demo test up down mlflow-ui browser bench-ingest bench-join bench-train bench-validation bench-month bench-gpu bench-gapfill clean
 
 venv: $(STAMP)
 
@@ -55,6 +55,12 @@ bench-train: venv
 
 bench-validation: venv
 	$(BIN)/python -m benchmarks.bench_validation
+
+bench-month: venv
+	$(BIN)/python -m benchmarks.bench_month --days 31
+
+bench-gpu: venv
+	$(BIN)/python -m benchmarks.bench_gpu
 
 bench-gapfill: venv
 	$(BIN)/python -m benchmarks.bench_gapfill

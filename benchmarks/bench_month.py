@@ -218,21 +218,25 @@ def scaling(args: argparse.Namespace) -> None:
         results[days] = {r["stage"]: r for r in rows}
         print_table(f"\n{days} days", rows)
     stages = ("ingest ERA month", "join")
-    print("\n| days | " + " | ".join(f"{s} s | {s} GB" for s in stages) + " |")
+    print("\n| days | " + " | ".join(f"{s} wall s | CPU s | peak RSS GB" for s in stages) + " |")
     for days, found in results.items():
-        print(f"| {days} | " + " | ".join(f"{found[s]['wall_s']:.1f} | {found[s]['peak_rss_gb']:.2f}" for s in stages) + " |")
+        print(f"| {days} | " + " | ".join(f"{found[s]['wall_s']:.1f} | {found[s]['cpu_s']:.1f} | {found[s]['peak_rss_gb']:.2f}"
+                                         for s in stages) + " |")
     if args.plot:
         from matplotlib.figure import Figure
 
         figure = Figure(figsize=(9, 3.5))
-        seconds, memory = figure.subplots(1, 2)
-        for stage in stages:
-            xs = list(results)
-            seconds.plot(xs, [results[d][stage]["wall_s"] for d in xs], "o-", label=stage)
-            memory.plot(xs, [results[d][stage]["peak_rss_gb"] for d in xs], "o-", label=stage)
-        seconds.set(xlabel="days", ylabel="wall s", title="cost: linear in days")
-        memory.set(xlabel="days", ylabel="peak RSS GB", title="memory: flat in days", ylim=(0, None))
-        seconds.legend()
+        cost, memory = figure.subplots(1, 2)
+        xs = list(results)
+        for stage, colour in zip(stages, ("tab:blue", "tab:orange"), strict=True):
+            cost.plot(xs, [results[d][stage]["cpu_s"] for d in xs], "o-", color=colour, label=f"{stage}, CPU")
+            cost.plot(xs, [results[d][stage]["wall_s"] for d in xs], "o:", color=colour, label=f"{stage}, wall")
+            memory.plot(xs, [results[d][stage]["peak_rss_gb"] for d in xs], "o-", color=colour, label=stage)
+        cost.set(xlabel="days", ylabel="seconds", title="cost against days", xticks=xs)
+        memory.set(xlabel="days", ylabel="peak RSS GB", title="memory against days", ylim=(0, None), xticks=xs)
+        cost.legend(fontsize="small")
+        memory.legend(fontsize="small")
+        figure.suptitle(f"bench_month --scaling: {args.grid}, MODIS {args.modis_resolution:.4g} deg", fontsize="medium")
         figure.tight_layout()
         figure.savefig(args.plot, dpi=110)
         print(f"plot: {args.plot}")

@@ -13,8 +13,9 @@ part-way is never taken as complete, and re-running it overwrites the same regio
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,8 +40,17 @@ _BUILD, _FLAGS = "_build", "complete"  # per-month completion flags, as anemoi-d
 # the hourly fields' codec, chosen by measurement (benchmarks/bench_ingest.py, table in the README): Blosc LZ4
 # with byte shuffle writes ~5x faster than zarr's default Zstd per core, reads ~2x faster and stores fewer bytes
 _FIELD_CODEC = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
-# consolidated metadata is an extension of Zarr v3 that zarr-python and xarray read; we rely on it knowingly
-warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+
+
+@contextlib.contextmanager
+def consolidating() -> Iterator[None]:
+    """Writes of consolidated metadata, an extension of Zarr v3 that zarr-python and xarray read: we rely on it
+    knowingly, so its warning is silenced here only, never in the importer's global filters."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+        yield
+
+
 Progress = Callable[[int], None]
 
 
@@ -100,7 +110,8 @@ def _create_timevar_store(lake: Lake, grid_name: str, period: Period) -> str:
     flags = zarr.open_group(path, mode="r+", use_consolidated=False).require_group(_BUILD)
     flags.create_array(_FLAGS, shape=(0,), chunks=(1,), dtype="uint8", fill_value=0, dimension_names=["month"],
                        attributes={"description": "1 where month first_month + index is completely ingested"})
-    zarr.consolidate_metadata(path)
+    with consolidating():
+        zarr.consolidate_metadata(path)
     return path
 
 
@@ -165,7 +176,8 @@ def _extend_to(lake: Lake, period: Period, month: Month) -> None:
             axis[-1][shortest:length] = since_epoch.astype(np.int64)
         if flags.shape[0] < months:
             flags.resize((months,))
-        zarr.consolidate_metadata(lake.era_timevar)
+        with consolidating():
+            zarr.consolidate_metadata(lake.era_timevar)
 
 
 def _set_flag(lake: Lake, period: Period, month: Month, value: int) -> bool:
@@ -349,6 +361,6 @@ def _ingest_constants(lake: Lake) -> str:
         coords={"month": np.arange(1, 13), **_cell_coords(reference)},
         attrs={"grid": reference.name, "ml4l_store_format": STORE_FORMAT, "Conventions": "CF-1.8"},
     )
-    with lake.replace_whole(lake.era_constants) as staging:
+    with lake.replace_whole(lake.era_constants) as staging, consolidating():
         ds.to_zarr(staging, mode="w-", zarr_format=3, consolidated=True)
     return lake.era_constants

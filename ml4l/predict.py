@@ -18,6 +18,7 @@ import xarray as xr
 import zarr
 
 from ml4l.dataset import with_deltas
+from ml4l.era_store import consolidating
 from ml4l.errors import InputError
 from ml4l.join import FeatureReader
 from ml4l.lake import Lake
@@ -96,8 +97,9 @@ def predict_month(lake: Lake, month: Month, model_uri: str, model_name: str, uri
     target = prediction_path(lake, model_name, month)
     total, count = 0.0, 0
     with lake.replace_whole(target) as staging:
-        template.to_zarr(staging, mode="w-", compute=False, zarr_format=3, consolidated=True,
-                         encoding={"lst": {"chunks": (HOURS_PER_WRITE, size)}, "time": {"units": "hours since 1970-01-01", "dtype": "int64"}})
+        with consolidating():
+            template.to_zarr(staging, mode="w-", compute=False, zarr_format=3, consolidated=True,
+                             encoding={"lst": {"chunks": (HOURS_PER_WRITE, size)}, "time": {"units": "hours since 1970-01-01", "dtype": "int64"}})
         output = zarr.open_group(staging, mode="r+")["lst"]
         for start in range(0, hours.size, HOURS_PER_WRITE):
             block = hours[start : start + HOURS_PER_WRITE]

@@ -15,6 +15,8 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,8 @@ from ml4l.validation_sample import SAMPLE_ROWS, sample_table, witness_rows
 from ml4l.types import Month
 from ml4l.variables import BY_PARAM_ID, GROUPS, TIME_VARIABLE
 
-SUITES_DIR = Path(__file__).resolve().parents[1] / "expectations"
+SUITES_DIR: Traversable = resources.files("expectations")
+"""The suites: ``expectations/`` of the source tree, shipped as package data, found where ml4l is installed."""
 DATASETS = ("era_month", "modis_day", "joined_month", "ml_ready", "gapfill_cube", "downscale_inputs")
 _DATASOURCE = "ml4l"
 
@@ -80,7 +83,7 @@ class Validation:
 # ---- suites as data ----
 
 
-def load_suite(dataset: str, directory: Path = SUITES_DIR) -> dict[str, Any]:
+def load_suite(dataset: str, directory: Traversable = SUITES_DIR) -> dict[str, Any]:
     """The suite of ``dataset`` as declared in ``<directory>/<dataset>.yaml``."""
     path = directory / f"{dataset}.yaml"
     if not path.is_file():

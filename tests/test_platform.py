@@ -148,20 +148,21 @@ def test_a_killed_backfill_is_crashed_by_its_missing_heartbeats_and_resumes_to_t
     parameters = {"start": "2019-01", "end": "2019-02", "recipe": str(tiny_recipe_path), "compute": "threads", "force": False}
     set_monthly_concurrency(client, 1)  # one month at a time, so the kill falls between January and February
     try:
-        first = run_deployment(client, "ml4l-backfill/backfill", parameters)
-        wait_until("January complete", lambda: status.month_complete(lake, "2019-01"), RUN_TIMEOUT)
-        children = wait_until("February's run started", lambda: len(child_runs(client, first)) == 2 and child_runs(client, first),
-                              RUN_TIMEOUT)
-        assert [c.name for c in children] == ["monthly-2019-01", "monthly-2019-02"]
-        assert client.read_flow_run(first).name == "backfill-2019-01..2019-02"
+        with lake.lock("month-2019-02"):  # February's run, once started, waits on the month's lock: it is running when killed
+            first = run_deployment(client, "ml4l-backfill/backfill", parameters)
+            wait_until("January complete", lambda: status.month_complete(lake, "2019-01"), RUN_TIMEOUT)
+            children = wait_until("February's run started", lambda: len(child_runs(client, first)) == 2 and child_runs(client, first),
+                                  RUN_TIMEOUT)
+            assert [c.name for c in children] == ["monthly-2019-01", "monthly-2019-02"]
+            assert client.read_flow_run(first).name == "backfill-2019-01..2019-02"
 
-        def february_heartbeats() -> list[Any]:  # a new filter each time: its time window ends when it is made
-            return client.read_events(EventFilter(event=EventNameFilter(name=["prefect.flow-run.heartbeat"]), resource=EventResourceFilter(
-                id=[f"prefect.flow-run.{children[1].id}"])), limit=10).events
+            def february_heartbeats() -> list[Any]:  # a new filter each time: its time window ends when it is made
+                return client.read_events(EventFilter(event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+                                                      resource=EventResourceFilter(id=[f"prefect.flow-run.{children[1].id}"])), limit=10).events
 
-        wait_until("February's first heartbeat", february_heartbeats, RUN_TIMEOUT)  # it is running
-        killed = time.monotonic()
-        assert platform.stop("worker", signal.SIGKILL)  # the worker and the flow runs it started; nobody reports their end
+            wait_until("February's first heartbeat", february_heartbeats, RUN_TIMEOUT)
+            killed = time.monotonic()
+            assert platform.stop("worker", signal.SIGKILL)  # the worker and the flow runs it started; nobody reports their end
         assert not status.month_complete(lake, "2019-02")
 
         # the heartbeat automation of `make up`, not the test, marks both runs Crashed
@@ -200,14 +201,19 @@ def test_cancelling_a_backfill_cancels_its_months(client: Any, platform: Platfor
     from prefect.states import Cancelling
 
     parameters = {"start": "2019-01", "end": "2019-02", "recipe": str(tiny_recipe_path), "compute": "threads", "force": True}
-    parent = run_deployment(client, "ml4l-backfill/backfill", parameters)
-    children = wait_until("both months started", lambda: len(child_runs(client, parent)) == 2 and child_runs(client, parent), RUN_TIMEOUT)
-    client.set_flow_run_state(parent, Cancelling(message="cancelled by the test"))
-    assert wait_for(client, parent, timeout=120).state.is_cancelled()
-    for child in children:
-        run = wait_until(f"{child.name} cancelled", lambda child=child: (
-            (r := client.read_flow_run(child.id)).state.type == StateType.CANCELLED and r), timeout=180)
-        assert run.state.is_cancelled()
+    set_monthly_concurrency(client, 1)  # February waits for January's slot: it is still to run when the backfill is cancelled
+    try:
+        parent = run_deployment(client, "ml4l-backfill/backfill", parameters)
+        children = wait_until("both months started", lambda: len(child_runs(client, parent)) == 2 and child_runs(client, parent),
+                              RUN_TIMEOUT)
+        client.set_flow_run_state(parent, Cancelling(message="cancelled by the test"))
+        assert wait_for(client, parent, timeout=120).state.is_cancelled()
+        for child in children:
+            run = wait_until(f"{child.name} cancelled", lambda child=child: (
+                (r := client.read_flow_run(child.id)).state.is_final() and r), timeout=240)
+            assert run.state.type == StateType.CANCELLED, f"{run.name}: {run.state.name} {run.state.message}"
+    finally:
+        set_monthly_concurrency(client, 2)
 
 
 def test_a_quarantined_month_emits_events_and_the_automation_reacts(client: Any, platform: Platform, tiny_recipe_path: Path,

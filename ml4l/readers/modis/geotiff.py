@@ -74,7 +74,11 @@ def _decode(
         scale = 1.0
     else:
         scale = _scale(src, band, default_scale)
-        values = (raw.astype(np.float64) * scale + src.offsets[band - 1]).astype(dtype)
+        wide = raw.astype(np.float64)  # in place: a full-size day's band is 58M values, each temporary 466 MB
+        wide *= scale
+        wide += src.offsets[band - 1]
+        values = wide.astype(dtype, copy=False)
+        del wide
     fills = [f for f in (src.nodata, default_fill if raw.dtype.kind != "f" else None) if f is not None]
     for fill in fills:
         values[raw == fill] = np.nan

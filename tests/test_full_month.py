@@ -1,4 +1,6 @@
-"""Validation on witness rows and a seeded sample: each expectation passes or fails as on the whole table."""
+"""A full-size month within bounded memory and time: validation on witness rows and a seeded sample (each
+expectation passes or fails as on the whole table), the ERA month decoded a few messages at a time, a month's
+inputs written day by day in parallel, ``days: 31``."""
 
 from __future__ import annotations
 
@@ -98,11 +100,10 @@ def test_month_written_in_parallel_is_the_month_written_in_one_process(tmp_path,
 
     from ml4l.config import Period
     from ml4l.readers.modis import read_modis
-    from ml4l.sample import write_month_in_parallel
+    from ml4l.sample import SampleWriter, write_month_in_parallel
 
     recipe = dataclasses.replace(tiny_recipe, period=Period("2019-01", "2019-01", days=2))  # two days: parts concatenated
     one, many = Lake.at(str(tmp_path / "one")), Lake.at(str(tmp_path / "many"))
-    from ml4l.sample import SampleWriter
     SampleWriter(recipe, one).month("2019-01")
     written = write_month_in_parallel(recipe, many, "2019-01", workers=2, constants=False)
     assert len(written) == 2 + 2 * len(recipe.sample.modis_formats)
@@ -111,3 +112,14 @@ def test_month_written_in_parallel_is_the_month_written_in_one_process(tmp_path,
     for day in ("2019-01-01", "2019-01-02"):
         (a,), (b,) = read_modis(one.modis(day, "tif")), read_modis(many.modis(day, "tif"))
         np.testing.assert_array_equal(a["lst"].to_numpy(), b["lst"].to_numpy())
+
+
+def test_days_31_is_every_day_of_any_month() -> None:
+    from ml4l.config import Period
+
+    period = Period("2019-01", "2019-02", days=31)
+    assert len(period.days_of("2019-01")) == 31 and len(period.days_of("2019-02")) == 28
+    assert period.hours_before("2019-02") == 31 * 24
+    assert len(Period("2020-02", days=31).days_of("2020-02")) == 29
+    with pytest.raises(ValueError, match="within 1..31"):
+        Period("2019-01", days=32)

@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv demo test up down mlflow-ui browser bench-ingest bench-join bench-train bench-validation bench-month bench-gpu bench-gapfill clean
+.PHONY: venv demo lint test up down mlflow-ui browser bench-ingest bench-join bench-train bench-validation bench-month bench-gpu bench-gapfill clean
 
 venv: $(STAMP)
 
@@ -25,7 +25,13 @@ $(STAMP): requirements.lock pyproject.toml
 demo: venv
 	$(BIN)/ml4l demo
 
-test: venv browser
+# ruff and mypy on the library (configured in pyproject.toml, pinned in requirements.lock)
+lint: venv
+	$(BIN)/ruff check ml4l
+	$(BIN)/ruff format --check ml4l
+	$(BIN)/mypy
+
+test: venv browser lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The local platform on 127.0.0.1: Prefect server (:4200), worker, blocks, deployments, MLflow UI (:5000)

@@ -28,6 +28,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
+from prefect.states import Cancelled, Cancelling
 
 from blocks.compute import resolve_compute
 from blocks.lake import resolve_lake
@@ -110,7 +111,25 @@ def _run_month(lake: Lake, month: Month, recipe: str, force: bool, predict: bool
     return {"joined": joined[month], "predictions": predicted, "flow_run": str(flow_run.id)}
 
 
-@flow(name="ml4l-backfill", log_prints=True, flow_run_name=backfill_run_name)
+def cancel_unfinished_months(flow: Any, flow_run: FlowRun, state: Any) -> None:
+    """The backfill's ``on_cancellation`` hook: cancel each month's run that has not finished.
+
+    A running month goes to Cancelling (its worker stops it); one still waiting (for the
+    deployment's concurrency slot, say) is Cancelled at once, so it cannot take the slot
+    a cancelled month frees.
+    """
+    with get_client(sync_client=True) as client:
+        for child in child_runs(client, flow_run.id):
+            if child.state is None or child.state.is_final() or child.state.is_cancelling():
+                continue
+            message = f"its backfill {flow_run.name} was cancelled"
+            if child.state.is_running() or child.state.is_pending():
+                client.set_flow_run_state(child.id, Cancelling(message=message), force=True)
+            else:
+                client.set_flow_run_state(child.id, Cancelled(message=message), force=True)
+
+
+@flow(name="ml4l-backfill", log_prints=True, flow_run_name=backfill_run_name, on_cancellation=[cancel_unfinished_months])
 def backfill_flow(
     start: MonthParameter,
     end: MonthParameter,

@@ -137,9 +137,7 @@ class RecipeError(ValueError):
 
 
 def _field_errors(error: ValidationError, section: str) -> str:
-    return "; ".join(
-        f"{'.'.join([section, *(str(p) for p in e['loc'])])}: {e['msg']} (got {e['input']!r})" for e in error.errors()
-    )
+    return "; ".join(f"{'.'.join([section, *(str(p) for p in e['loc'])])}: {e['msg']} (got {e['input']!r})" for e in error.errors())
 
 
 @dataclass(frozen=True)

@@ -243,7 +243,9 @@ def read_normalisation(lake: Lake, name: str = "default") -> dict[str, Any]:
     """
     path = lake.path("ml", name, "normalisation.json")
     if not lake.fs.exists(path):
-        raise InputError(lake.path("ml", name), f"no ML-ready set {name!r}: build it first with `ml4l dataset --name {name}` (the dataset flow)")
+        raise InputError(
+            lake.path("ml", name), f"no ML-ready set {name!r}: build it first with `ml4l dataset --name {name}` (the dataset flow)"
+        )
     with lake.fs.open(path) as source:
         return dict(json.load(source))
 
@@ -265,7 +267,15 @@ def ml_ready_table(lake: Lake, name: str = "default") -> pd.DataFrame:
         for column in [TARGET, BASELINE, *features]:
             values = frame[column].to_numpy(dtype=np.float64)
             kind = "target" if column == TARGET else "baseline" if column == BASELINE else "feature"
-            rows.append({"split": split, "column": column, "kind": kind, "nan_count": int(np.isnan(values).sum()),
-                         "mean": float(np.nanmean(values)), "std": float(np.nanstd(values)), "overlapping_splits": overlapping})
+            rows.append(
+                {
+                    "split": split,
+                    "column": column,
+                    "kind": kind,
+                    "nan_count": int(np.isnan(values).sum()),
+                    "mean": float(np.nanmean(values)),
+                    "std": float(np.nanstd(values)),
+                    "overlapping_splits": overlapping,
+                }
+            )
     return pd.DataFrame(rows)
-

@@ -17,10 +17,9 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-
-import numpy as np
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 import zarr
@@ -28,9 +27,9 @@ from zarr.codecs import BloscCodec
 
 from ml4l.config import Period, check_month
 from ml4l.errors import InputError
-from ml4l.readers.grib import Message, Scan, decode, scan, variable_of
 from ml4l.grids import Grid, grid
 from ml4l.lake import Lake, era_raw_listing
+from ml4l.readers.grib import Message, Scan, decode, scan, variable_of
 from ml4l.types import Month
 from ml4l.variables import CONSTANT, GROUPS, LAKE_COVER, SALINE_LAKE, TIME_VARIABLE, Variable
 
@@ -98,18 +97,22 @@ def _create_timevar_store(lake: Lake, grid_name: str, period: Period) -> str:
             raise InputError(path, f"store exists for {found}, not {expected}: remove it to rebuild for a new first month or grid")
         return path
     shape, chunks = (0, g.size), (1, g.size)
-    data_vars = {
-        v.name: (("time", "cell"), da.full(shape, np.nan, dtype=np.float32, chunks=chunks), _cf_attrs(v))
-        for v in TIME_VARIABLE
-    }
+    data_vars = {v.name: (("time", "cell"), da.full(shape, np.nan, dtype=np.float32, chunks=chunks), _cf_attrs(v)) for v in TIME_VARIABLE}
     ds = xr.Dataset(data_vars, coords={"time": pd.DatetimeIndex([], dtype="datetime64[ns]"), **_cell_coords(g)}, attrs=expected)
     encoding: dict[str, dict[str, object]] = {v.name: {"chunks": chunks, "compressors": [_FIELD_CODEC]} for v in TIME_VARIABLE}
     # whole days per chunk: a month's times never share a chunk with another month's
     encoding["time"] = {"units": "hours since 1970-01-01", "dtype": "int64", "chunks": (24,)}
     ds.to_zarr(path, mode="w-", compute=False, encoding=encoding, zarr_format=3, consolidated=False)
     flags = zarr.open_group(path, mode="r+", use_consolidated=False).require_group(_BUILD)
-    flags.create_array(_FLAGS, shape=(0,), chunks=(1,), dtype="uint8", fill_value=0, dimension_names=["month"],
-                       attributes={"description": "1 where month first_month + index is completely ingested"})
+    flags.create_array(
+        _FLAGS,
+        shape=(0,),
+        chunks=(1,),
+        dtype="uint8",
+        fill_value=0,
+        dimension_names=["month"],
+        attributes={"description": "1 where month first_month + index is completely ingested"},
+    )
     with consolidating():
         zarr.consolidate_metadata(path)
     return path
@@ -202,7 +205,9 @@ def withdraw_month(lake: Lake, month: Month) -> bool:
     return was
 
 
-def _index_messages(scans: list[Scan], store_grid: Grid, month: Month, hours: pd.DatetimeIndex) -> dict[tuple[str, np.datetime64], tuple[Scan, Message]]:
+def _index_messages(
+    scans: list[Scan], store_grid: Grid, month: Month, hours: pd.DatetimeIndex
+) -> dict[tuple[str, np.datetime64], tuple[Scan, Message]]:
     wanted = set(hours.values)
     index: dict[tuple[str, np.datetime64], tuple[Scan, Message]] = {}
     for found in scans:
@@ -261,8 +266,17 @@ def ingest_month(lake: Lake, month: Month, workers: int | None = None, progress:
     return MonthReport(month, path, len(hours), len(TIME_VARIABLE), tuple(files.values()))
 
 
-def _write_month(lake: Lake, path: str, period: Period, month: Month, index: dict[Any, Any], files: dict[str, str],
-                 hours: pd.DatetimeIndex, workers: int | None, progress: Progress | None) -> None:
+def _write_month(
+    lake: Lake,
+    path: str,
+    period: Period,
+    month: Month,
+    index: dict[Any, Any],
+    files: dict[str, str],
+    hours: pd.DatetimeIndex,
+    workers: int | None,
+    progress: Progress | None,
+) -> None:
     store = zarr.open_group(path, mode="r+", use_consolidated=False)
     arrays = {v.name: store[v.name] for v in TIME_VARIABLE}
     first = period.hours_before(month)

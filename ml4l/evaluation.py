@@ -44,8 +44,13 @@ def named_metrics(frame: pd.DataFrame) -> dict[str, float]:
     and per category ``test_<category>_{mae,rmse,bias,rows}``.
     """
     oracle = frame["oracle"].to_numpy() if "oracle" in frame else None
-    metrics = contract_metrics(frame["observed"].to_numpy(), frame["predicted"].to_numpy(),
-                               {"skt": frame["skt"].to_numpy(), "linear": frame["linear"].to_numpy()}, oracle, gap_metric="mae")
+    metrics = contract_metrics(
+        frame["observed"].to_numpy(),
+        frame["predicted"].to_numpy(),
+        {"skt": frame["skt"].to_numpy(), "linear": frame["linear"].to_numpy()},
+        oracle,
+        gap_metric="mae",
+    )
     if "category" in frame:
         for label, rows in frame.groupby("category"):
             slug = str(label).replace(" ", "_")

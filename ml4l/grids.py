@@ -9,8 +9,9 @@ in GRIB's default scanning mode; a sub-area's rows start at their own western po
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def octahedral_pl(n: int) -> IntArray:
     return np.concatenate([north, north[::-1]])
 
 
-@lru_cache(maxsize=None)
+@cache
 def classic_pl(n: int) -> IntArray:
     """Points per row of ECMWF's classic reduced Gaussian grid N``n``, from ecCodes' own samples."""
     import eccodes
@@ -99,10 +100,10 @@ class Grid:
         rows = np.repeat(np.arange(self.pl.size), self.pl)
         start = self.row_offsets[:-1]
         index_in_row = np.arange(rows.size) - start[rows]
-        if self.row_lon0 is None:
+        if self.row_lon0 is None or self.row_dlon is None:  # both or neither, checked above
             lon = 360.0 * index_in_row / self.pl[rows]
         else:
-            lon = self.row_lon0[rows] + index_in_row * self.row_dlon[rows]  # type: ignore[index]
+            lon = self.row_lon0[rows] + index_in_row * self.row_dlon[rows]
         lat = self.row_lat[rows]
         for arr in (lat, lon):
             arr.setflags(write=False)
@@ -178,7 +179,8 @@ def grid(name: str) -> Grid:
         raise ValueError(f"unknown grid name {name!r}: the Gaussian number must be >= 1")
     lat = gaussian_latitudes(n)
     kind = match["kind"]
-    pl = {"O": octahedral_pl, "N": classic_pl, "F": regular_gaussian_pl}[kind](n)
+    row_points: dict[str, Callable[[int], IntArray]] = {"O": octahedral_pl, "N": classic_pl, "F": regular_gaussian_pl}
+    pl = row_points[kind](n)
     return Grid(f"{kind}{n}", lat, pl)
 
 
@@ -195,5 +197,5 @@ def regular_ll(resolution: float) -> Grid:
     cols = round(360.0 / resolution)
     if not np.isclose(rows * resolution, 180.0) or not np.isclose(cols * resolution, 360.0):
         raise ValueError(f"resolution {resolution} does not divide the globe: name the sub-area instead")
-    lat = 90.0 - resolution * np.arange(rows + 1)
+    lat = np.asarray(90.0 - resolution * np.arange(rows + 1), dtype=np.float64)
     return Grid(f"LL{resolution:g}", lat, np.full(rows + 1, cols, dtype=np.int64))

@@ -36,9 +36,9 @@ from ml4l.config import JoinConfig
 from ml4l.era_store import require_ingested, store_period
 from ml4l.grids import Grid, grid
 from ml4l.lake import Lake
+from ml4l.nearest import nearest
 from ml4l.readers.modis import hours_after_midnight
 from ml4l.readers.modis.folder import read_day, scan_folder
-from ml4l.nearest import nearest
 from ml4l.types import FloatArray, IntArray, Month
 from ml4l.variables import CONSTANT, LAKE_COVER, SALINE_LAKE, TIME_VARIABLE
 

@@ -41,7 +41,21 @@ from ml4l.types import Month
 T = TypeVar("T")
 
 LAKE_ENV = "ML4L_LAKE"
-LAKE_PARTS = ("raw", "era", "joined", "ml", "predictions", "quarantine", "status", "mlflow", "reports", "gapfill", "downscale", "tiles", "da")
+LAKE_PARTS = (
+    "raw",
+    "era",
+    "joined",
+    "ml",
+    "predictions",
+    "quarantine",
+    "status",
+    "mlflow",
+    "reports",
+    "gapfill",
+    "downscale",
+    "tiles",
+    "da",
+)
 """Top-level directories of a lake; a root with none of them is not a lake."""
 DEFAULT_ROOT = "./lake"
 
@@ -415,9 +429,7 @@ class Lake:
         return removed
 
     @contextlib.contextmanager
-    def replace_whole(
-        self, target: str, validate: Callable[[str], object] | None = None, rejected: str | None = None
-    ) -> Iterator[str]:
+    def replace_whole(self, target: str, validate: Callable[[str], object] | None = None, rejected: str | None = None) -> Iterator[str]:
         """Yield a hidden staging path beside ``target``; on success validate it, then swap it in for ``target``.
 
         ``validate(staging)`` runs on the finished staging; if it raises, ``target`` is

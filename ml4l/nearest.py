@@ -317,7 +317,7 @@ def _faiss_index(target: Target) -> Any:
     import faiss
 
     vectors = np.ascontiguousarray(unit_vectors(target.lat, target.lon), dtype=np.float32)
-    index = faiss.IndexFlatL2(3)
+    index: Any = faiss.IndexFlatL2(3)  # a CPU index, or the GPU one made from it
     if _gpu_available() and hasattr(faiss, "StandardGpuResources"):
         index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
     index.add(vectors)

@@ -75,8 +75,14 @@ def month_statistics(lake: Lake, month: Month) -> dict[str, dict[str, float]]:
             missing += int(np.isnan(values).sum())
             total += values.size
         q01, q50, q99 = np.nanpercentile(np.concatenate(sampled), [1, 50, 99]) if missing < total else (np.nan,) * 3
-        out[variable.name] = {"mean": float(moments.mean[0]), "std": float(moments.std[0]),
-                              "q01": float(q01), "q50": float(q50), "q99": float(q99), "missing": missing / total}
+        out[variable.name] = {
+            "mean": float(moments.mean[0]),
+            "std": float(moments.std[0]),
+            "q01": float(q01),
+            "q50": float(q50),
+            "q99": float(q99),
+            "missing": missing / total,
+        }
     return out
 
 
@@ -94,9 +100,8 @@ def read_statistics(lake: Lake, month: Month) -> dict[str, dict[str, float]]:
 def record(lake: Lake, month: Month, statistics: dict[str, dict[str, float]]) -> str:
     """Record a validated month's statistics (written aside, then renamed); returns the path."""
     path = statistics_path(lake, month)
-    with lake.replace_whole(path) as staging:
-        with lake.fs.open(staging, "w") as out:
-            json.dump(statistics, out, indent=2)
+    with lake.replace_whole(path) as staging, lake.fs.open(staging, "w") as out:
+        json.dump(statistics, out, indent=2)
     return path
 
 
@@ -138,8 +143,9 @@ def violations(table: pd.DataFrame, months: list[Month]) -> list[tuple[str, str]
         for statistic in STATISTICS:
             value, low, high = getattr(row, statistic), getattr(row, f"{statistic}_low"), getattr(row, f"{statistic}_high")
             if not low <= value <= high:
-                found.append((str(row.file), f"{row.variable} {statistic} {value:.6g} outside [{low:.6g}, {high:.6g}] "
-                                             f"fitted on {', '.join(months)}"))
+                found.append(
+                    (str(row.file), f"{row.variable} {statistic} {value:.6g} outside [{low:.6g}, {high:.6g}] fitted on {', '.join(months)}")
+                )
     return found
 
 

@@ -89,8 +89,13 @@ def predict_month(lake: Lake, month: Month, model_uri: str, model_name: str, uri
     size = reader.grid.size
 
     template = xr.Dataset(
-        {"lst": (("time", "cell"), _nan_array((hours.size, size), (HOURS_PER_WRITE, size)),
-                 {"units": "K", "long_name": "predicted MODIS land-surface temperature"})},
+        {
+            "lst": (
+                ("time", "cell"),
+                _nan_array((hours.size, size), (HOURS_PER_WRITE, size)),
+                {"units": "K", "long_name": "predicted MODIS land-surface temperature"},
+            )
+        },
         coords={"time": reader.times[hours], "latitude": ("cell", reader.grid.lat), "longitude": ("cell", reader.grid.lon)},
         attrs={"model_uri": model_uri, "run_id": run_id, "grid": reader.grid.name, "month": month},
     )
@@ -98,8 +103,14 @@ def predict_month(lake: Lake, month: Month, model_uri: str, model_name: str, uri
     total, count = 0.0, 0
     with lake.replace_whole(target) as staging:
         with consolidating():
-            template.to_zarr(staging, mode="w-", compute=False, zarr_format=3, consolidated=True,
-                             encoding={"lst": {"chunks": (HOURS_PER_WRITE, size)}, "time": {"units": "hours since 1970-01-01", "dtype": "int64"}})
+            template.to_zarr(
+                staging,
+                mode="w-",
+                compute=False,
+                zarr_format=3,
+                consolidated=True,
+                encoding={"lst": {"chunks": (HOURS_PER_WRITE, size)}, "time": {"units": "hours since 1970-01-01", "dtype": "int64"}},
+            )
         output = zarr.open_group(staging, mode="r+")["lst"]
         for start in range(0, hours.size, HOURS_PER_WRITE):
             block = hours[start : start + HOURS_PER_WRITE]

@@ -25,14 +25,14 @@ import pandas as pd
 import yaml
 
 from ml4l.errors import InputError
-from ml4l.readers.grib import decode, scan
 from ml4l.lake import Lake
+from ml4l.readers.grib import decode, scan
 from ml4l.readers.modis import QC_CLASSES, kept_classes
 from ml4l.readers.modis.day import qc_classes
 from ml4l.threads import cores_given
-from ml4l.validation_sample import SAMPLE_ROWS, sample_table, witness_rows
 from ml4l.types import Month
-from ml4l.variables import BY_PARAM_ID, GROUPS, TIME_VARIABLE
+from ml4l.validation_sample import SAMPLE_ROWS, sample_table, witness_rows
+from ml4l.variables import BY_PARAM_ID, TIME_VARIABLE
 
 SUITES_DIR: Traversable = resources.files("expectations")
 """The suites: ``expectations/`` of the source tree, shipped as package data, found where ml4l is installed."""
@@ -129,7 +129,7 @@ def era_month_table(lake: Lake, month: Month, messages_at_once: int | None = Non
         found = scan(local)
         grid_name = found.grid.name
         for start in range(0, len(found.messages), at_once):
-            chunk = found.messages[start:start + at_once]
+            chunk = found.messages[start : start + at_once]
             for message, field_values in zip(chunk, decode(local, chunk), strict=True):
                 known = BY_PARAM_ID.get(message.param_id)
                 over_land = field_values if land is None or land.size != field_values.size else field_values[land]
@@ -171,8 +171,12 @@ def modis_day_table(days: list[Any], sample_rows: int = SAMPLE_ROWS, seed: int =
     for index, day in enumerate(days):
         south, north, west, east = day.attrs["footprint"]
         qc = day["qc"].to_numpy()
-        footprint = {"footprint_south": south - 1e-6, "footprint_north": north + 1e-6,
-                     "footprint_west": west - 1e-6, "footprint_east": east + 1e-6}
+        footprint = {
+            "footprint_south": south - 1e-6,
+            "footprint_north": north + 1e-6,
+            "footprint_west": west - 1e-6,
+            "footprint_east": east + 1e-6,
+        }
         columns: dict[str, Any] = {
             "lst": day["lst"].to_numpy(),
             "view_time": day["view_time"].to_numpy(),
@@ -230,17 +234,21 @@ def docs_index(lake: Lake) -> Path:
 
 def widened(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with 32-bit numbers as 64-bit: GX 1.24 vectorises range checks only for int64 and float64."""
-    narrow = {name: np.float64 if kind.kind == "f" else np.int64 for name, kind in table.dtypes.items()
-              if isinstance(kind, np.dtype) and kind.kind in "fiu" and kind.itemsize < 8}
+    narrow = {
+        name: np.float64 if kind.kind == "f" else np.int64
+        for name, kind in table.dtypes.items()
+        if isinstance(kind, np.dtype) and kind.kind in "fiu" and kind.itemsize < 8
+    }
     return table.astype(narrow) if narrow else table
 
 
 def _context(lake: Lake) -> Any:
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     context = gx.get_context(mode="file", project_root_dir=str(reports_dir(lake)))
-    context.variables.progress_bars = {"globally": False}
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context
 
 
@@ -269,7 +277,8 @@ def validate(lake: Lake, dataset: str, key: str, table: pd.DataFrame, parameters
         batch = next((b for b in asset.batch_definitions if b.name == key), None) or asset.add_batch_definition_whole_dataframe(key)
         definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch, suite=suite))
         checkpoint = context.checkpoints.add_or_update(
-            gx.Checkpoint(name=name, validation_definitions=[definition], actions=[], result_format="SUMMARY"))
+            gx.Checkpoint(name=name, validation_definitions=[definition], actions=[], result_format="SUMMARY")
+        )
         run_id = RunIdentifier(run_name=f"{dataset}-{key}", run_time=pd.Timestamp.now(tz="UTC").to_pydatetime())
         result = checkpoint.run(batch_parameters={"dataframe": table}, expectation_parameters=parameters or {}, run_id=run_id)
         identifier, run = next(iter(result.run_results.items()))
@@ -345,7 +354,9 @@ def quarantine_path(lake: Lake, dataset: str, key: str) -> str:
     return lake.path("quarantine", dataset, f"{key}.json")
 
 
-def quarantine(lake: Lake, dataset: str, key: str, reason: str, failed: list[FailedExpectation] | None = None, docs: str | None = None) -> str:
+def quarantine(
+    lake: Lake, dataset: str, key: str, reason: str, failed: list[FailedExpectation] | None = None, docs: str | None = None
+) -> str:
     """Record ``dataset``/``key`` as quarantined; returns the marker's path."""
     marker = quarantine_path(lake, dataset, key)
     lake.fs.makedirs(marker.rsplit("/", 1)[0], exist_ok=True)

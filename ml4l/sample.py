@@ -18,14 +18,15 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ml4l.config import Recipe
-from ml4l.readers.grib import MARS_PADDING, GribWriter, write_fields
 from ml4l.grids import Grid, grid
 from ml4l.lake import Lake
+from ml4l.readers.grib import MARS_PADDING, GribWriter, write_fields
 from ml4l.readers.modis.hdf4 import SinusoidalGrid
 from ml4l.synthetic import SENSOR_NOISE_K, SyntheticEarth
 from ml4l.types import FloatArray, Month
@@ -58,12 +59,12 @@ class ModisGrid:
     @property
     def lat(self) -> FloatArray:
         """Latitude of each row's centre."""
-        return 90.0 - self.resolution * (np.arange(self.shape[0]) + 0.5)
+        return np.asarray(90.0 - self.resolution * (np.arange(self.shape[0]) + 0.5), dtype=np.float64)
 
     @property
     def lon(self) -> FloatArray:
         """Longitude of each column's centre."""
-        return -180.0 + self.resolution * (np.arange(self.shape[1]) + 0.5)
+        return np.asarray(-180.0 + self.resolution * (np.arange(self.shape[1]) + 0.5), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,9 @@ class SampleWriter:
     def record(self) -> str:
         """Write :attr:`~ml4l.lake.Lake.sample_record`: the synthetic Earth behind the MODIS files, for :mod:`ml4l.oracle`."""
         target = self.lake.sample_record
-        text = json.dumps({"generator": "ml4l.synthetic.SyntheticEarth", "seed": self.recipe.sample.seed,
-                           "sensor_noise_k": SENSOR_NOISE_K}, indent=2)
+        text = json.dumps(
+            {"generator": "ml4l.synthetic.SyntheticEarth", "seed": self.recipe.sample.seed, "sensor_noise_k": SENSOR_NOISE_K}, indent=2
+        )
         with self._staged(target) as local:
             partial = f"{local}.{uuid.uuid4().hex}.partial"  # days are written in parallel, each replaces it whole
             Path(partial).write_text(text)
@@ -240,7 +242,7 @@ class SampleWriter:
 
 
 def _encode(values: np.ndarray, scale: float, fill: int, dtype: type) -> np.ndarray:
-    encoded = np.full(values.shape, fill, dtype=dtype)
+    encoded: np.ndarray = np.full(values.shape, fill, dtype=dtype)
     ok = ~np.isnan(values)
     encoded[ok] = np.clip(np.round(values[ok] / scale), 1, np.iinfo(dtype).max - (fill == np.iinfo(dtype).max))
     return encoded
@@ -294,9 +296,7 @@ _ERROR_CLASS_SHARES = (0.6, 0.2, 0.1, 0.1)
 """Shares of observed sample pixels in the LST error classes <= 1, 2, 3 and > 3 K."""
 
 
-def write_modis_hdf4(
-    path: str, day: ModisDay, grid: SinusoidalGrid, date: pd.Timestamp, rng: np.random.Generator
-) -> None:
+def write_modis_hdf4(path: str, day: ModisDay, grid: SinusoidalGrid, date: pd.Timestamp, rng: np.random.Generator) -> None:
     """An HDF4-EOS MYD11A1 granule: ``LST_Day_1km``, ``QC_Day``, ``Day_view_time`` and NASA's metadata.
 
     The QC byte of an observed pixel holds an error class drawn with :data:`_ERROR_CLASS_SHARES`;
@@ -310,7 +310,7 @@ def write_modis_hdf4(
     south, north, west, east = grid.bounds()
     lst = _encode(day.lst, LST_SCALE, 0, np.uint16)
     view = _encode(np.where(observed, day.view_time, np.nan), VIEW_TIME_SCALE_NC, 255, np.uint8)
-    layers = (  # name, HDF type, values, attributes, fill
+    layers: tuple[tuple[str, int, np.ndarray, dict[str, Any], int | None], ...] = (  # name, HDF type, values, attributes, fill
         ("LST_Day_1km", SDC.UINT16, lst, {"scale_factor": LST_SCALE, "units": "K"}, 0),
         ("QC_Day", SDC.UINT8, qc, {}, None),
         ("Day_view_time", SDC.UINT8, view, {"scale_factor": VIEW_TIME_SCALE_NC, "units": "hrs"}, 255),
@@ -329,8 +329,14 @@ def write_modis_hdf4(
         metadata = {
             "StructMetadata.0": _struct_metadata(grid),
             "CoreMetadata.0": _odl({"SHORTNAME": "MYD11A1", "RANGEBEGINNINGDATE": date.strftime("%Y-%m-%d")}),
-            "ArchiveMetadata.0": _odl({"SOUTHBOUNDINGCOORDINATE": south, "NORTHBOUNDINGCOORDINATE": north,
-                                       "WESTBOUNDINGCOORDINATE": west, "EASTBOUNDINGCOORDINATE": east}),
+            "ArchiveMetadata.0": _odl(
+                {
+                    "SOUTHBOUNDINGCOORDINATE": south,
+                    "NORTHBOUNDINGCOORDINATE": north,
+                    "WESTBOUNDINGCOORDINATE": west,
+                    "EASTBOUNDINGCOORDINATE": east,
+                }
+            ),
         }
         for name, text in metadata.items():
             hdf.attr(name).set(SDC.CHAR8, text)
@@ -344,7 +350,7 @@ def _struct_metadata(grid: SinusoidalGrid) -> str:
     rows, cols = grid.shape
     lower_right = (grid.x0 + cols * grid.dx, grid.y0 - rows * grid.dy)
     return (
-        "GROUP=GridStructure\n\tGROUP=GRID_1\n\t\tGridName=\"MODIS_Grid_Daily_1km_LST\"\n"
+        'GROUP=GridStructure\n\tGROUP=GRID_1\n\t\tGridName="MODIS_Grid_Daily_1km_LST"\n'
         f"\t\tXDim={cols}\n\t\tYDim={rows}\n"
         f"\t\tUpperLeftPointMtrs=({grid.x0!r},{grid.y0!r})\n\t\tLowerRightMtrs=({lower_right[0]!r},{lower_right[1]!r})\n"
         f"\t\tProjection=GCTP_SNSOID\n\t\tProjParams=({grid.radius:.6f},0,0,0,0,0,0,0,86400,0,0,0,0)\n"
@@ -417,8 +423,9 @@ def _era_constants(recipe: Recipe, lake_root: str) -> list[str]:
     return SampleWriter(recipe, Lake(lake_root)).era_constants()
 
 
-def write_month_in_parallel(recipe: Recipe, lake: Lake, month: Month, workers: int | None = None,
-                            constants: bool = True, progress: Progress | None = None) -> list[str]:
+def write_month_in_parallel(
+    recipe: Recipe, lake: Lake, month: Month, workers: int | None = None, constants: bool = True, progress: Progress | None = None
+) -> list[str]:
     """The files :meth:`SampleWriter.month` writes (and the ERA constants), made day by day in ``workers``
     processes (default: the cores given, :mod:`ml4l.threads`); the same bytes for ERA, the same values for MODIS.
 
@@ -434,8 +441,10 @@ def write_month_in_parallel(recipe: Recipe, lake: Lake, month: Month, workers: i
     days = [d.strftime("%Y-%m-%d") for d in recipe.period.days_of(month)]
     writer = SampleWriter(recipe, lake)
     written: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="ml4l-era-parts-") as directory, \
-            ProcessPoolExecutor(max_workers=workers or cores_given(), mp_context=get_context("spawn")) as pool:
+    with (
+        tempfile.TemporaryDirectory(prefix="ml4l-era-parts-") as directory,
+        ProcessPoolExecutor(max_workers=workers or cores_given(), mp_context=get_context("spawn")) as pool,
+    ):
         fixed = pool.submit(_era_constants, recipe, lake.root) if constants else None
         era = [pool.submit(_era_day_parts, recipe, lake.root, day, directory) for day in days]
         modis = [pool.submit(_modis_day, recipe, lake.root, day) for day in days]

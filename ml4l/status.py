@@ -17,7 +17,7 @@ import pandas as pd
 
 from ml4l.config import check_month
 from ml4l.era_store import complete_months
-from ml4l.join import month_path, sweep_month, table_path
+from ml4l.join import sweep_month, table_path
 from ml4l.lake import Lake, find_debris
 from ml4l.quality import quarantine_path, quarantined, reports_dir
 from ml4l.types import Month
@@ -166,28 +166,33 @@ def lake_status(lake: Lake) -> list[MonthStatus]:
     rows = []
     for month in months:
         validation = latest_validation(lake, "joined_month", month) if month in joined else None
-        rows.append(MonthStatus(
-            month=month,
-            era_files=era.get(month, 0),
-            modis_days=len(modis.get(month, ())),
-            ingested=month in ingested,
-            joined=month in joined,
-            validated=None if validation is None else validation[0],
-            report=None if validation is None else validation[1],
-            datasets=tuple(datasets.get(month, ())),
-            models=tuple(models.get(month, ())),
-            complete=month in ledger and month_complete(lake, month),
-        ))
+        rows.append(
+            MonthStatus(
+                month=month,
+                era_files=era.get(month, 0),
+                modis_days=len(modis.get(month, ())),
+                ingested=month in ingested,
+                joined=month in joined,
+                validated=None if validation is None else validation[0],
+                report=None if validation is None else validation[1],
+                datasets=tuple(datasets.get(month, ())),
+                models=tuple(models.get(month, ())),
+                complete=month in ledger and month_complete(lake, month),
+            )
+        )
     return rows
 
 
 def format_status(lake: Lake, rows: list[MonthStatus], records: list[dict[str, Any]]) -> str:
     """The table of months by stage, then the quarantined datasets with their reasons."""
+
     def mark(flag: bool | None) -> str:
         return "-" if flag is None else ("yes" if flag else "NO")
 
-    lines = [f"Lake {lake.root}", f"  {'month':<8} {'raw files':<18} {'ingested':<9} {'joined':<7} {'validated':<10} "
-             f"{'dataset':<22} {'model':<14} complete"]
+    lines = [
+        f"Lake {lake.root}",
+        f"  {'month':<8} {'raw files':<18} {'ingested':<9} {'joined':<7} {'validated':<10} {'dataset':<22} {'model':<14} complete",
+    ]
     for row in rows:
         raw = f"ERA {row.era_files}/2, MODIS {row.modis_days}d"
         lines.append(

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml4l.geo import EARTH_RADIUS_KM, unit_vectors
-from ml4l.types import FloatArray
+from ml4l.types import BoolArray, FloatArray
 
 GRAVITY = 9.80665
 SENSOR_NOISE_K = 0.9
@@ -168,9 +168,7 @@ class SyntheticEarth:
         declination = np.radians(23.44) * np.sin(2 * np.pi * (day_of_year - 81.0) / 365.25)
         local_hour = (t % 24.0) + lon / 15.0
         phi = np.radians(lat)
-        return np.sin(phi) * np.sin(declination) + np.cos(phi) * np.cos(declination) * np.cos(
-            np.radians(15.0 * (local_hour - 12.0))
-        )
+        return np.sin(phi) * np.sin(declination) + np.cos(phi) * np.cos(declination) * np.cos(np.radians(15.0 * (local_hour - 12.0)))
 
     def weather(
         self, lat: FloatArray, lon: FloatArray, t: FloatArray | float, constants: dict[str, FloatArray] | None = None
@@ -237,7 +235,7 @@ class SyntheticEarth:
         inside = np.abs(offset) <= half_width
         return np.where(inside, day_start + utc, np.nan), np.where(inside, view_hour, np.nan)
 
-    def cloudy(self, lat: FloatArray, lon: FloatArray, t: FloatArray) -> FloatArray:
+    def cloudy(self, lat: FloatArray, lon: FloatArray, t: FloatArray) -> BoolArray:
         """True where clouds hide the surface (about 40% of the time)."""
         xyz = unit_vectors(lat, lon)
         return self.noise("clouds", xyz, 700.0, np.nan_to_num(t), 36.0) > 0.25

@@ -50,9 +50,7 @@ def layout(workers: int | None = None, threads_per_worker: int | None = None, co
     if workers < 1 or threads < 1:
         raise ValueError(f"workers and threads per worker must be positive, got {workers} and {threads}")
     if workers * threads > cores:
-        raise ValueError(
-            f"{workers} workers x {threads} threads exceed the {cores} cores given ({THREADS_ENV} or the CPU affinity)"
-        )
+        raise ValueError(f"{workers} workers x {threads} threads exceed the {cores} cores given ({THREADS_ENV} or the CPU affinity)")
     return Layout(workers, threads, max(1, cores // (workers * threads)))
 
 

@@ -26,11 +26,11 @@ import pandas as pd
 
 from ml4l import evaluation
 from ml4l.config import JoinConfig, TrainConfig
-from ml4l.ml.trainer import import_keras
-from ml4l.oracle import oracle_rows
-from ml4l.ml.tracking import tracking_uri
 from ml4l.dataset import BASELINE, KEY_COLUMNS, TARGET, read_normalisation, read_split, shard_count, split_rows, split_shards
 from ml4l.lake import Lake
+from ml4l.ml.tracking import tracking_uri
+from ml4l.ml.trainer import import_keras
+from ml4l.oracle import oracle_rows
 
 CHAMPION = "champion"
 CLAIM_TAG = "ml4l.claim"
@@ -66,7 +66,9 @@ def least_squares(batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> LinearFit
     return LinearFit(solution[:-1], float(solution[-1]))
 
 
-def build_model(n_features: int, config: TrainConfig, target_mean: float = 0.0, target_std: float = 1.0, anchor: LinearFit | None = None) -> Any:
+def build_model(
+    n_features: int, config: TrainConfig, target_mean: float = 0.0, target_std: float = 1.0, anchor: LinearFit | None = None
+) -> Any:
     """Seed 000's MLP: ``layers`` ReLU layers of ``width`` units and a linear output, rescaled to K.
 
     The network learns the target standardised by the training split's ``target_mean``
@@ -91,8 +93,12 @@ def build_model(n_features: int, config: TrainConfig, target_mean: float = 0.0, 
             raise ValueError("linear_anchor needs the least-squares fit")
         linear = keras.layers.Dense(1, name="linear_anchor")
         standardised = keras.layers.Add()([keras.layers.Dense(1, kernel_initializer="zeros")(x), linear(inputs)])
-        linear.set_weights([(anchor.coef / target_std).reshape(-1, 1).astype(np.float32),
-                            np.array([(anchor.intercept - target_mean) / target_std], dtype=np.float32)])
+        linear.set_weights(
+            [
+                (anchor.coef / target_std).reshape(-1, 1).astype(np.float32),
+                np.array([(anchor.intercept - target_mean) / target_std], dtype=np.float32),
+            ]
+        )
     else:
         standardised = keras.layers.Dense(1)(x)
     outputs = keras.layers.Rescaling(scale=target_std, offset=target_mean, name="lst")(standardised)
@@ -123,8 +129,9 @@ def _shard_arrays(source: Any, index: int, features: list[str]) -> tuple[np.ndar
     return x, table.column(TARGET).to_numpy().astype(np.float32, copy=False)
 
 
-def shuffled_batches(lake: Lake, split: str, name: str, features: list[str], batch_size: int,
-                     block_rows: int = 0, rng: np.random.Generator | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def shuffled_batches(
+    lake: Lake, split: str, name: str, features: list[str], batch_size: int, block_rows: int = 0, rng: np.random.Generator | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(features, lst)`` batches of one pass over a split, read one row group at a time.
 
     With ``block_rows`` > 0 and ``rng``, the row groups come in a random order and are
@@ -147,11 +154,11 @@ def shuffled_batches(lake: Lake, split: str, name: str, features: list[str], bat
                 x, y = x[permutation], y[permutation]
             whole = len(y) if last else len(y) - len(y) % batch_size
             for start in range(0, whole, batch_size):
-                yield x[start:start + batch_size], y[start:start + batch_size]
+                yield x[start : start + batch_size], y[start : start + batch_size]
             held = [(x[whole:], y[whole:])] if whole < len(y) else []  # a partial batch goes on with the next block
 
 
-def prefetched(batches: Iterator[Any], depth: int = 4) -> Iterator[Any]:
+def prefetched(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
     """``batches`` made on a background thread, up to ``depth`` ahead (Parquet reads and NumPy gathers release the GIL)."""
     import queue
     import threading
@@ -224,11 +231,15 @@ def evaluate(lake: Lake, name: str, predict: Any, linear: LinearFit, normalisati
     for shard in split_shards(lake, "test", name):
         x = shard[features].to_numpy(np.float32)
         part = shard[list(KEY_COLUMNS)].assign(
-            observed=shard[TARGET].to_numpy(np.float64), predicted=np.asarray(predict(x), dtype=np.float64).ravel(),
-            skt=shard[BASELINE].to_numpy(np.float64), linear=linear.predict(x))
+            observed=shard[TARGET].to_numpy(np.float64),
+            predicted=np.asarray(predict(x), dtype=np.float64).ravel(),
+            skt=shard[BASELINE].to_numpy(np.float64),
+            linear=linear.predict(x),
+        )
         if all(c in features for c in evaluation.CATEGORY_COLUMNS):
-            raw = pd.DataFrame({c: shard[c].to_numpy(np.float64) * normalisation["std"][c] + normalisation["mean"][c]
-                                for c in evaluation.CATEGORY_COLUMNS})
+            raw = pd.DataFrame(
+                {c: shard[c].to_numpy(np.float64) * normalisation["std"][c] + normalisation["mean"][c] for c in evaluation.CATEGORY_COLUMNS}
+            )
             part["category"] = evaluation.category_of(raw)
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
@@ -266,12 +277,26 @@ def _fit(model: Any, lake: Lake, name: str, features: list[str], config: TrainCo
         return model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False)
     x_train, y_train = _xy(read_split(lake, "train", name), features)
     validation = _xy(read_split(lake, "validation", name), features)
-    return model.fit(x_train, y_train, validation_data=validation, epochs=config.epochs, batch_size=config.batch_size,
-                     callbacks=callbacks, verbose=0, shuffle=True)
+    return model.fit(
+        x_train,
+        y_train,
+        validation_data=validation,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=True,
+    )
 
 
-def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = TrainConfig(), model_name: str = "ml4l-lst",
-                  uri: str | None = None, join: JoinConfig | None = None) -> TrainResult:
+def train_and_log(
+    lake: Lake,
+    name: str = "default",
+    config: TrainConfig = TrainConfig(),
+    model_name: str = "ml4l-lst",
+    uri: str | None = None,
+    join: JoinConfig | None = None,
+) -> TrainResult:
     """Train on ``ml/<name>/``, evaluate against the baselines on test, log and register in MLflow.
 
     ``uri`` is the MLflow tracking server; by default a SQLite store under the lake.
@@ -295,19 +320,25 @@ def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = Train
     experiment = _experiment(lake, uri.startswith("sqlite:"))
     kill_dead_runs(lake, experiment)
     with lake.claim(uuid.uuid4().hex[:12]) as claim, mlflow.start_run(experiment_id=experiment, tags={CLAIM_TAG: claim}) as run:
-        mlflow.log_params({**asdict(config), "features": len(features), "dataset": name, "backend": keras.backend.backend(),
-                           **{f"rows_{s}": n for s, n in normalisation["rows"].items()},
-                           **{f"months_{s}": ",".join(m) for s, m in normalisation["months"].items()}})
+        mlflow.log_params(
+            {
+                **asdict(config),
+                "features": len(features),
+                "dataset": name,
+                "backend": keras.backend.backend(),
+                **{f"rows_{s}": n for s, n in normalisation["rows"].items()},
+                **{f"months_{s}": ",".join(m) for s, m in normalisation["months"].items()},
+            }
+        )
         model = build_model(len(features), config, float(target.mean()), float(target.std()), linear)
         steps = int(np.ceil(target.size / config.batch_size))
         model.compile(optimizer=_optimizer(config, steps), loss="mse", metrics=["mae"])
 
-        class _LogEpoch(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-                mlflow.log_metrics({k: float(v) for k, v in (logs or {}).items()}, step=epoch)
-
+        log_epoch = keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: mlflow.log_metrics({k: float(v) for k, v in (logs or {}).items()}, step=epoch)
+        )
         stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-        history = _fit(model, lake, name, features, config, [stop, _LogEpoch()])
+        history = _fit(model, lake, name, features, config, [stop, log_epoch])
 
         def predict(x: np.ndarray) -> np.ndarray:
             return np.asarray(model.predict(x, batch_size=8192, verbose=0))[:, 0]
@@ -323,10 +354,12 @@ def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = Train
 
         sample = next(split_shards(lake, "test", name, columns=[*features, TARGET])).head(IMPORTANCE_ROWS)
         importance = evaluation.permutation_importance(predict, *_xy(sample, features), features, seed=config.seed)
-        for file_name, figure in (("learning_curve.png", evaluation.learning_curve_figure(history.history)),
-                                  ("error_map.png", evaluation.error_map_figure(scored)),
-                                  ("predicted_vs_observed.png", evaluation.predicted_vs_observed_figure(scored)),
-                                  ("permutation_importance.png", evaluation.importance_figure(importance))):
+        for file_name, figure in (
+            ("learning_curve.png", evaluation.learning_curve_figure(history.history)),
+            ("error_map.png", evaluation.error_map_figure(scored)),
+            ("predicted_vs_observed.png", evaluation.predicted_vs_observed_figure(scored)),
+            ("permutation_importance.png", evaluation.importance_figure(importance)),
+        ):
             mlflow.log_figure(figure, f"plots/{file_name}")
         with tempfile.TemporaryDirectory() as scratch:
             Path(scratch, "normalisation.json").write_text(json.dumps(normalisation, indent=2))
@@ -335,8 +368,12 @@ def train_and_log(lake: Lake, name: str = "default", config: TrainConfig = Train
             mlflow.log_artifacts(scratch, artifact_path="dataset")
         served = serving_model(model, normalisation)
         example = raw_features(sample.head(5), normalisation)
-        info = mlflow.tensorflow.log_model(served, name="model", signature=infer_signature(example, predict(sample[features].to_numpy(np.float32)[:5])),
-                                           registered_model_name=model_name)
+        info = mlflow.tensorflow.log_model(
+            served,
+            name="model",
+            signature=infer_signature(example, predict(sample[features].to_numpy(np.float32)[:5])),
+            registered_model_name=model_name,
+        )
     version = str(info.registered_model_version) if info.registered_model_version is not None else None
     champion = _promote(model_name, version, metrics["test_mae"], split)
     return TrainResult(run.info.run_id, info.model_uri, version, champion, metrics, uri)
@@ -351,8 +388,10 @@ def test_split_hash(scored: pd.DataFrame) -> str:
 
 def raw_features(frame: pd.DataFrame, normalisation: dict[str, Any]) -> dict[str, np.ndarray]:
     """The raw (denormalised) feature columns of normalised ``frame``, float32, as the served model takes them."""
-    return {name: (frame[name].to_numpy(np.float64) * normalisation["std"][name] + normalisation["mean"][name]).astype(np.float32)
-            for name in normalisation["features"]}
+    return {
+        name: (frame[name].to_numpy(np.float64) * normalisation["std"][name] + normalisation["mean"][name]).astype(np.float32)
+        for name in normalisation["features"]
+    }
 
 
 def serving_model(model: Any, normalisation: dict[str, Any]) -> Any:
@@ -366,8 +405,10 @@ def serving_model(model: Any, normalisation: dict[str, Any]) -> Any:
     inputs = {name: keras.Input(shape=(1,), name=name) for name in features}
     raw = keras.layers.Concatenate(name="raw_features")([inputs[name] for name in features])
     std = np.array([normalisation["std"][name] for name in features])
-    normalised = keras.layers.Normalization(mean=[normalisation["mean"][name] for name in features], variance=(std**2).tolist(),
-                                            name="normalisation")(raw)
+    # in float64, as build_ml_ready normalised the training rows: the model sees the same float32 values
+    normalised = keras.layers.Normalization(
+        mean=[normalisation["mean"][name] for name in features], variance=(std**2).tolist(), dtype="float64", name="normalisation"
+    )(raw)
     return keras.Model(inputs, model(normalised), name="ml4l_lst_served")
 
 

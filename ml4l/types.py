@@ -11,6 +11,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 PathLike = Union[str, "os.PathLike[str]"]
 Month = str
 """A calendar month as ``YYYY-MM``."""

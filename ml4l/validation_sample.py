@@ -34,10 +34,15 @@ SAMPLE_ROWS = 20_000
 EXAMPLES = 1_000
 """At most this many rows of each kind of failure are kept (enough to fail, and to show)."""
 
-_SUBSET_INVARIANT = frozenset({
-    "expect_table_columns_to_match_ordered_list", "expect_table_columns_to_match_set", "expect_column_to_exist",
-    "expect_column_values_to_be_of_type", "expect_column_values_to_be_in_type_list",
-})
+_SUBSET_INVARIANT = frozenset(
+    {
+        "expect_table_columns_to_match_ordered_list",
+        "expect_table_columns_to_match_set",
+        "expect_column_to_exist",
+        "expect_column_values_to_be_of_type",
+        "expect_column_values_to_be_in_type_list",
+    }
+)
 
 
 def _kwarg(kwargs: dict[str, Any], name: str, parameters: Mapping[str, Any]) -> Any:
@@ -104,8 +109,14 @@ def duplicated_rows(keys: list[Any]) -> np.ndarray:
     return np.unique(np.concatenate([[twin, repeat], twice[:EXAMPLES]]))
 
 
-def witness_rows(columns: Mapping[str, Any], rows: int, suite: dict[str, Any], parameters: Mapping[str, Any] | None = None,
-                 sample_rows: int = SAMPLE_ROWS, seed: int = 0) -> np.ndarray | None:
+def witness_rows(
+    columns: Mapping[str, Any],
+    rows: int,
+    suite: dict[str, Any],
+    parameters: Mapping[str, Any] | None = None,
+    sample_rows: int = SAMPLE_ROWS,
+    seed: int = 0,
+) -> np.ndarray | None:
     """Sorted rows on which ``suite`` passes or fails exactly as on all ``rows`` rows of ``columns``; ``None`` when no subset can.
 
     ``columns`` maps names to arrays of ``rows`` values (numpy, pandas, or ``np.broadcast_to``
@@ -137,8 +148,12 @@ def witness_rows(columns: Mapping[str, Any], rows: int, suite: dict[str, Any], p
             if a is None or b is None:
                 return None
             picked.append(np.asarray(_extremes(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))[:1], dtype=np.int64))
-        elif kind in ("expect_column_values_to_be_in_set", "expect_column_distinct_values_to_contain_set",
-                      "expect_column_distinct_values_to_be_in_set", "expect_column_distinct_values_to_equal_set"):
+        elif kind in (
+            "expect_column_values_to_be_in_set",
+            "expect_column_distinct_values_to_contain_set",
+            "expect_column_distinct_values_to_be_in_set",
+            "expect_column_distinct_values_to_equal_set",
+        ):
             picked.append(first_of_each_value(columns[kwargs["column"]]))
         elif kind == "expect_column_values_to_not_be_in_set":
             values = columns[kwargs["column"]]
@@ -157,8 +172,9 @@ def witness_rows(columns: Mapping[str, Any], rows: int, suite: dict[str, Any], p
     return np.unique(np.concatenate(picked).astype(np.int64))
 
 
-def sample_table(table: pd.DataFrame, suite: dict[str, Any], parameters: Mapping[str, Any] | None = None,
-                 sample_rows: int = SAMPLE_ROWS, seed: int = 0) -> pd.DataFrame:
+def sample_table(
+    table: pd.DataFrame, suite: dict[str, Any], parameters: Mapping[str, Any] | None = None, sample_rows: int = SAMPLE_ROWS, seed: int = 0
+) -> pd.DataFrame:
     """``table``'s witness rows and seeded sample (:func:`witness_rows`), or ``table`` itself when no subset decides ``suite``."""
     rows = witness_rows(table, len(table), suite, parameters, sample_rows, seed)
     return table if rows is None else table.iloc[rows].reset_index(drop=True)

@@ -7,6 +7,7 @@ triggered through the API (and once from the UI) and executed by the worker.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -29,6 +30,8 @@ from ml4l.lake import Lake
 
 pytestmark = pytest.mark.slow
 RUN_TIMEOUT = 600.0
+FAULTS = Path(__file__).resolve().parent / "faults"
+EIO_SWITCH = "eio-switch"
 
 
 def free_port() -> int:
@@ -43,11 +46,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory, sample_lake: Lake) -> Ite
     lake = root / "lake"
     shutil.copytree(sample_lake.path("raw"), lake / "raw")
     running = Platform(state_dir=root / "state", lake=lake, prefect_port=free_port(), mlflow_port=free_port(), prefect_home=root / "prefect-home")
-    try:
-        running.up()
-        yield running
-    finally:
-        running.down()
+    with pytest.MonkeyPatch.context() as env:  # the worker's flaky mount (tests/faults/sitecustomize.py), off until EIO_SWITCH exists
+        env.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(FAULTS), os.environ.get("PYTHONPATH")])))
+        env.setenv("ML4L_EIO_SWITCH", str(root / EIO_SWITCH))
+        env.setenv("ML4L_EIO_UNDER", str(lake / "raw" / "ERA_sfc"))  # the hourly months, not the constants
+        try:
+            running.up()
+            yield running
+        finally:
+            running.down()
 
 
 @pytest.fixture
@@ -99,22 +106,30 @@ def test_deployments_have_validated_parameters_and_a_monthly_schedule(client: An
 
 
 def test_monthly_deployment_completes_through_a_transient_failure(client: Any, platform: Platform, tiny_recipe_path: Path) -> None:
-    """The ERA marker directory is a file at first (a flaky mount, say): the ingest task fails, retries, then succeeds."""
+    """The raw ERA files' mount of the hourly ERA files answers EIO at first (tests/faults): the ingest task fails, is retried, then succeeds."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId
+
     lake = Lake(str(platform.lake))
-    blocker = platform.lake / "era" / "_complete"
-    blocker.parent.mkdir(parents=True, exist_ok=True)
-    blocker.write_text("not a directory")
-    run_id = run_deployment(client, "ml4l-monthly/monthly", {"month": "2019-01", "recipe": str(tiny_recipe_path), "compute": "threads"})
+    switch = platform.state_dir.parent / EIO_SWITCH
+    switch.touch()
+    try:
+        run_id = run_deployment(client, "ml4l-monthly/monthly", {"month": "2019-01", "recipe": str(tiny_recipe_path), "compute": "threads"})
 
-    def clear_after_first_failure() -> None:
-        task = task_run_named(client, "ingest-era-2019-01")
-        if blocker.exists() and task is not None and task.state is not None and task.state.name == "AwaitingRetry":
-            blocker.unlink()
+        def mount_recovers_after_first_failure() -> None:
+            task = task_run_named(client, "ingest-era-2019-01")
+            if switch.exists() and task is not None and task.state is not None and task.state.name == "AwaitingRetry":
+                switch.unlink()
 
-    run = wait_for(client, run_id, while_waiting=clear_after_first_failure)
+        run = wait_for(client, run_id, while_waiting=mount_recovers_after_first_failure)
+    finally:
+        switch.unlink(missing_ok=True)
     assert run.state.is_completed(), run.state.message
-    states = [s.name for s in client.read_task_run_states(task_run_named(client, "ingest-era-2019-01").id)]
+    task = task_run_named(client, "ingest-era-2019-01")
+    states = [s.name for s in client.read_task_run_states(task.id)]
     assert "AwaitingRetry" in states and "Retrying" in states and states[-1] == "Completed", states
+    retried = wait_until("the task's log of its retry", lambda: [log.message for log in client.read_logs(
+        LogFilter(task_run_id=LogFilterTaskRunId(any_=[task.id]))) if "Retry 1/" in log.message], timeout=30)
+    assert "OSError(5, 'Input/output error')" in retried[0], retried  # retried for the EIO, once
     assert status.month_complete(lake, "2019-01")
     assert len(read_joined(lake, "2019-01")) > 0
 
@@ -201,17 +216,22 @@ def test_cancelling_a_backfill_cancels_its_months(client: Any, platform: Platfor
     from prefect.states import Cancelling
 
     parameters = {"start": "2019-01", "end": "2019-02", "recipe": str(tiny_recipe_path), "compute": "threads", "force": True}
-    set_monthly_concurrency(client, 1)  # February waits for January's slot: it is still to run when the backfill is cancelled
+    lake = Lake(str(platform.lake))
+    set_monthly_concurrency(client, 1)  # one month waits for the other's slot: it is still to run when the backfill is cancelled
     try:
-        parent = run_deployment(client, "ml4l-backfill/backfill", parameters)
-        children = wait_until("both months started", lambda: len(child_runs(client, parent)) == 2 and child_runs(client, parent),
-                              RUN_TIMEOUT)
-        client.set_flow_run_state(parent, Cancelling(message="cancelled by the test"))
-        assert wait_for(client, parent, timeout=120).state.is_cancelled()
-        for child in children:
-            run = wait_until(f"{child.name} cancelled", lambda child=child: (
-                (r := client.read_flow_run(child.id)).state.is_final() and r), timeout=240)
-            assert run.state.type == StateType.CANCELLED, f"{run.name}: {run.state.name} {run.state.message}"
+        # the month that starts first waits on its lock: it cannot finish before the cancellation reaches it
+        with lake.lock("month-2019-01"), lake.lock("month-2019-02"):
+            parent = run_deployment(client, "ml4l-backfill/backfill", parameters)
+            children = wait_until("both months started", lambda: len(child_runs(client, parent)) == 2 and child_runs(client, parent),
+                                  RUN_TIMEOUT)
+            client.set_flow_run_state(parent, Cancelling(message="cancelled by the test"))
+            assert wait_for(client, parent, timeout=120).state.is_cancelled()
+            finished = [wait_until(f"{child.name} cancelled", lambda child=child: (
+                (r := client.read_flow_run(child.id)).state.is_final() and r), timeout=240) for child in children]
+            for run in finished:
+                assert run.state.type == StateType.CANCELLED, f"{run.name}: {run.state.name} {run.state.message}"
+            # the month still waiting for its slot was cancelled by the backfill's hook, before it could take the slot
+            assert "its backfill backfill-2019-01..2019-02 was cancelled" in [r.state.message for r in finished], finished
     finally:
         set_monthly_concurrency(client, 2)
 

@@ -57,6 +57,7 @@ def test_clean_inputs_pass_and_are_reported(ingested_lake: Lake, tiny_recipe: Re
     for outcome in (era, modis, joined):
         assert outcome.success, outcome.summary()
         assert outcome.docs and Path(outcome.docs.removeprefix("file://")).is_file()
+    assert quality.refresh_docs(lake) == str(quality.docs_index(lake))  # the index is rebuilt once per flow run
     index = quality.docs_index(lake).read_text()
     for dataset in ("era_month", "modis_day", "joined_month"):
         assert dataset in index

@@ -53,9 +53,8 @@ def test_served_model_takes_raw_features_and_needs_no_ml4l(joined_lake: Lake, ti
                     str(tmp_path / "predicted.npy")], check=True, cwd=tmp_path, timeout=300)
     predicted = np.load(tmp_path / "predicted.npy")
     mae = float(np.abs(predicted - test[TARGET].to_numpy(np.float64)).mean())
-    # float32 normalisation inside the model instead of float64 in the dataset: each input moves by a few float32
-    # ulps of its raw magnitude over its std, the prediction by as many of its own scale
-    assert mae == pytest.approx(m["test_mae"], rel=1e-4)
+    # the model normalises in float64 as the dataset did; its float32 predictions near 300 K may differ by a few ulps
+    assert mae == pytest.approx(m["test_mae"], abs=4 * float(np.spacing(np.float32(test[TARGET].abs().max()))))
 
 
 def test_champion_is_promoted_only_over_a_model_measured_on_the_same_test_rows(joined_lake: Lake) -> None:

@@ -38,8 +38,13 @@ def gap_closed(model: float, baselines: Mapping[str, float], oracle: float) -> f
     return (best - model) / (best - oracle)
 
 
-def named_metrics(observed: npt.ArrayLike, model: npt.ArrayLike, baselines: Mapping[str, npt.ArrayLike],
-                  oracle: npt.ArrayLike | None = None, gap_metric: str = "rmse") -> dict[str, float]:
+def named_metrics(
+    observed: npt.ArrayLike,
+    model: npt.ArrayLike,
+    baselines: Mapping[str, npt.ArrayLike],
+    oracle: npt.ArrayLike | None = None,
+    gap_metric: str = "rmse",
+) -> dict[str, float]:
     """Every test metric under its contract name, from predictions on the same test rows."""
     scores = regression_metrics(observed, model)
     out = {f"test_{k}": v for k, v in scores.items()}
@@ -50,5 +55,7 @@ def named_metrics(observed: npt.ArrayLike, model: npt.ArrayLike, baselines: Mapp
         oracle_scores = regression_metrics(observed, oracle)
         out.update({f"oracle_test_{k}": v for k, v in oracle_scores.items()})
         if baseline_scores:
-            out["gap_closed"] = gap_closed(scores[gap_metric], {n: s[gap_metric] for n, s in baseline_scores.items()}, oracle_scores[gap_metric])
+            out["gap_closed"] = gap_closed(
+                scores[gap_metric], {n: s[gap_metric] for n, s in baseline_scores.items()}, oracle_scores[gap_metric]
+            )
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -45,14 +46,23 @@ def _assign_units(count: int, fractions: Sequence[float], seed: int) -> Labels:
     return labels
 
 
-def time_split(times: npt.ArrayLike, train: tuple[str, str], validation: tuple[str, str], test: tuple[str, str],
-               gap: np.timedelta64 | str = np.timedelta64(0, "D")) -> Labels:
+def time_split(
+    times: npt.ArrayLike,
+    train: tuple[str, str],
+    validation: tuple[str, str],
+    test: tuple[str, str],
+    gap: np.timedelta64 | str = np.timedelta64(0, "D"),
+) -> Labels:
     """Label samples by inclusive time ranges ``(start, end)``; samples within ``gap`` of another set's range are excluded.
 
     Ranges must not overlap. A sample outside every range is excluded.
     """
     t = np.asarray(times).astype("datetime64[ns]")
-    gap_ns = np.timedelta64(gap).astype("timedelta64[ns]") if not isinstance(gap, str) else np.timedelta64(int(gap.rstrip("D")), "D").astype("timedelta64[ns]")
+    gap_ns = (
+        np.timedelta64(gap).astype("timedelta64[ns]")
+        if not isinstance(gap, str)
+        else np.timedelta64(int(gap.rstrip("D")), "D").astype("timedelta64[ns]")
+    )
     ranges = {label: (np.datetime64(a, "ns"), _range_end(b)) for label, (a, b) in ((TRAIN, train), (VALIDATION, validation), (TEST, test))}
     ordered = sorted(ranges.items(), key=lambda item: item[1][0])
     for (_, (_, end)), (label, (start, _)) in zip(ordered, ordered[1:], strict=False):
@@ -70,10 +80,10 @@ def time_split(times: npt.ArrayLike, train: tuple[str, str], validation: tuple[s
 def _range_end(end: str) -> np.datetime64:
     """The last nanosecond of an inclusive end given as a day, a month (``YYYY-MM``) or a year."""
     text = str(end)
-    unit = {4: "Y", 7: "M"}.get(len(text), "D")
+    unit: Literal["Y", "M", "D"] = "Y" if len(text) == 4 else "M" if len(text) == 7 else "D"
     if len(text) > 10:
         return np.datetime64(text, "ns")
-    return np.datetime64(np.datetime64(text, unit) + np.timedelta64(1, unit), "ns") - np.timedelta64(1, "ns")
+    return (np.datetime64(text, unit) + np.timedelta64(1, unit)).astype("datetime64[ns]") - np.timedelta64(1, "ns")
 
 
 def block_index(rows: npt.ArrayLike, cols: npt.ArrayLike, block: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -83,8 +93,9 @@ def block_index(rows: npt.ArrayLike, cols: npt.ArrayLike, block: int) -> tuple[n
     return np.asarray(rows, dtype=np.int64) // block, np.asarray(cols, dtype=np.int64) // block
 
 
-def spatial_block_split(rows: npt.ArrayLike, cols: npt.ArrayLike, *, block: int, fractions: Sequence[float] = (0.7, 0.15, 0.15),
-                        buffer: int = 0, seed: int = 0) -> Labels:
+def spatial_block_split(
+    rows: npt.ArrayLike, cols: npt.ArrayLike, *, block: int, fractions: Sequence[float] = (0.7, 0.15, 0.15), buffer: int = 0, seed: int = 0
+) -> Labels:
     """Assign whole ``block`` × ``block`` cell blocks to the sets; cells of other sets within ``buffer`` cells
     (Chebyshev distance) of a test cell are excluded, and likewise around validation blocks for train.
     """
@@ -119,7 +130,7 @@ def _dilate(mask: npt.NDArray[np.bool_], radius: int) -> npt.NDArray[np.bool_]:
     for axis in (0, 1):
         padded = np.pad(out, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)])
         windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1, axis=axis)
-        out = windows.any(axis=-1)
+        out = np.asarray(windows.any(axis=-1))
     return out
 
 
@@ -129,8 +140,18 @@ def group_split(groups: npt.ArrayLike, *, fractions: Sequence[float] = (0.7, 0.1
     return _assign_units(len(keys), fractions, seed)[inverse.reshape(-1)]
 
 
-def space_time_split(rows: npt.ArrayLike, cols: npt.ArrayLike, steps: npt.ArrayLike, *, block: int, time_block: int,
-                     fractions: Sequence[float] = (0.7, 0.15, 0.15), buffer: int = 0, time_buffer: int = 0, seed: int = 0) -> Labels:
+def space_time_split(
+    rows: npt.ArrayLike,
+    cols: npt.ArrayLike,
+    steps: npt.ArrayLike,
+    *,
+    block: int,
+    time_block: int,
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    buffer: int = 0,
+    time_buffer: int = 0,
+    seed: int = 0,
+) -> Labels:
     """Blocks of ``block`` × ``block`` cells × ``time_block`` steps; a buffer of ``buffer`` cells and
     ``time_buffer`` steps around higher-priority blocks is excluded from the lower-priority sets."""
     r, c, t = (np.asarray(a, dtype=np.int64) for a in (rows, cols, steps))
@@ -154,8 +175,9 @@ def space_time_split(rows: npt.ArrayLike, cols: npt.ArrayLike, steps: npt.ArrayL
     return labels
 
 
-def _near_cells(src_r: npt.NDArray[np.int64], src_c: npt.NDArray[np.int64], r: npt.NDArray[np.int64], c: npt.NDArray[np.int64],
-                buffer: int) -> npt.NDArray[np.bool_]:
+def _near_cells(
+    src_r: npt.NDArray[np.int64], src_c: npt.NDArray[np.int64], r: npt.NDArray[np.int64], c: npt.NDArray[np.int64], buffer: int
+) -> npt.NDArray[np.bool_]:
     r0 = min(src_r.min(), r.min()) - buffer
     c0 = min(src_c.min(), c.min()) - buffer
     shape = (int(max(src_r.max(), r.max()) - r0) + buffer + 1, int(max(src_c.max(), c.max()) - c0) + buffer + 1)
@@ -169,8 +191,9 @@ def split_hash(labels: npt.ArrayLike) -> str:
     return hashlib.sha256(np.ascontiguousarray(np.asarray(labels, dtype=np.int8)).tobytes()).hexdigest()
 
 
-def check_spatial_leakage(rows: npt.ArrayLike, cols: npt.ArrayLike, labels: npt.ArrayLike, buffer: int,
-                          steps: npt.ArrayLike | None = None, time_buffer: int = 0) -> None:
+def check_spatial_leakage(
+    rows: npt.ArrayLike, cols: npt.ArrayLike, labels: npt.ArrayLike, buffer: int, steps: npt.ArrayLike | None = None, time_buffer: int = 0
+) -> None:
     """Raise :class:`LeakageError` if a training sample lies within ``buffer`` cells (and ``time_buffer``
     steps, when ``steps`` are given) of a test or validation sample."""
     r, c = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
@@ -188,7 +211,9 @@ def check_spatial_leakage(rows: npt.ArrayLike, cols: npt.ArrayLike, labels: npt.
             near = _near_cells(r[src_here], c[src_here], r[candidates], c[candidates], buffer)
             if near.any():
                 i = np.flatnonzero(candidates)[near][0]
-                raise LeakageError(f"training sample {i} at cell ({r[i]}, {c[i]}) lies within {buffer} cells of a {SPLIT_NAMES[protected]} sample")
+                raise LeakageError(
+                    f"training sample {i} at cell ({r[i]}, {c[i]}) lies within {buffer} cells of a {SPLIT_NAMES[protected]} sample"
+                )
 
 
 def check_group_leakage(groups: npt.ArrayLike, labels: npt.ArrayLike) -> None:

@@ -51,8 +51,14 @@ class RunningStats:
         self._merge(other.count, other.mean, other.m2, other.minimum, other.maximum)
         return self
 
-    def _merge(self, n: npt.NDArray[np.float64], mean: npt.NDArray[np.float64], m2: npt.NDArray[np.float64],
-               minimum: npt.NDArray[np.float64], maximum: npt.NDArray[np.float64]) -> None:
+    def _merge(
+        self,
+        n: npt.NDArray[np.float64],
+        mean: npt.NDArray[np.float64],
+        m2: npt.NDArray[np.float64],
+        minimum: npt.NDArray[np.float64],
+        maximum: npt.NDArray[np.float64],
+    ) -> None:
         total = self.count + n
         with np.errstate(invalid="ignore", divide="ignore"):
             delta = mean - self.mean

@@ -21,7 +21,10 @@ def tracking_uri(lake: Lake) -> str:
 
 
 def experiment_id(lake: Lake, name: str, uri: str) -> str:
-    """The experiment ``name`` in the store at ``uri``, created with its artifacts under ``<lake>/mlflow/artifacts`` unless a server keeps them."""
+    """The experiment ``name`` in the store at ``uri``.
+
+    It is created with its artifacts under ``<lake>/mlflow/artifacts``, unless a server keeps them.
+    """
     import mlflow
 
     mlflow.set_tracking_uri(uri)

@@ -60,8 +60,16 @@ def fit(build: Callable[[], Any], train: XY, validation: XY, config: FitConfig =
     if config.halve_every:
         every = config.halve_every
         callbacks.append(keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate / 2 if epoch and epoch % every == 0 else rate))
-    history = model.fit(train[0], train[1], validation_data=validation, epochs=config.epochs, batch_size=config.batch_size,
-                        shuffle=True, callbacks=callbacks, verbose=config.verbose)
+    history = model.fit(
+        train[0],
+        train[1],
+        validation_data=validation,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=config.verbose,
+    )
     losses = {k: [float(v) for v in values] for k, values in history.history.items()}
     best = int(np.argmin(losses["val_loss"])) if losses.get("val_loss") else len(losses.get("loss", [0])) - 1
     return FitResult(model=model, history=losses, best_epoch=best)

@@ -23,8 +23,8 @@ import numba
 import numpy as np
 
 from ml4l.errors import InputError
-from ml4l.threads import cores_given
 from ml4l.readers.grib.scan import Message
+from ml4l.threads import cores_given
 from ml4l.types import Float32Array, PathLike
 
 _FAST_WIDTHS = frozenset({8, 16, 24, 32})
@@ -49,7 +49,7 @@ def codes_power(exponent: int, base: int) -> float:
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
-def _word(raw: np.ndarray, i: int, width: int) -> int:
+def _word(raw: np.ndarray, i: int, width: int) -> np.uint32:
     if width == 2:
         return (np.uint32(raw[2 * i]) << 8) | np.uint32(raw[2 * i + 1])
     if width == 1:
@@ -101,7 +101,9 @@ def _eccodes_values(body: bytes) -> np.ndarray:
         values = eccodes.codes_get_values(handle)
         if eccodes.codes_get_long(handle, "bitmapPresent"):
             values[eccodes.codes_get_array(handle, "bitmap") == 0] = np.nan
-        elif eccodes.codes_is_defined(handle, "missingValueManagementUsed") and eccodes.codes_get_long(handle, "missingValueManagementUsed"):
+        elif eccodes.codes_is_defined(handle, "missingValueManagementUsed") and eccodes.codes_get_long(
+            handle, "missingValueManagementUsed"
+        ):
             values[values == eccodes.codes_get_double(handle, "missingValue")] = np.nan
         return values
     finally:
@@ -124,7 +126,9 @@ def _decode_one(descriptor: int, source: str, message: Message, out: np.ndarray,
     except Exception as exc:  # ecCodes' own errors, from any packing
         raise message.where(source).error("values", f"cannot be decoded ({type(exc).__name__}: {exc})") from exc
     if values.size != message.grid.size:
-        raise message.where(source).error("numberOfDataPoints", f"{values.size} values decoded for the {message.grid.size} points of {message.grid.name}")
+        raise message.where(source).error(
+            "numberOfDataPoints", f"{values.size} values decoded for the {message.grid.size} points of {message.grid.name}"
+        )
     if order is not None:
         out[order] = values
     else:

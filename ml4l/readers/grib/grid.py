@@ -95,7 +95,10 @@ def _scanning(handle: int, where: Where) -> tuple[bool, bool, bool]:
 def _regular(handle: int, grid_type: str, where: Where) -> Layout:
     ni, nj = int(_required(handle, "Ni", where)), int(_required(handle, "Nj", where))
     lat1, lat2 = _required(handle, "latitudeOfFirstGridPointInDegrees", where), _required(handle, "latitudeOfLastGridPointInDegrees", where)
-    lon1, lon2 = _required(handle, "longitudeOfFirstGridPointInDegrees", where), _required(handle, "longitudeOfLastGridPointInDegrees", where)
+    lon1, lon2 = (
+        _required(handle, "longitudeOfFirstGridPointInDegrees", where),
+        _required(handle, "longitudeOfLastGridPointInDegrees", where),
+    )
     i_negative, j_positive, j_consecutive = _scanning(handle, where)
     tol = _tolerance(handle)
     if ni < 1 or nj < 1 or ni * nj != int(_required(handle, "numberOfDataPoints", where)):
@@ -129,7 +132,7 @@ def _regular(handle: int, grid_type: str, where: Where) -> Layout:
             raise where.error("jDirectionIncrement", f"{nj} rows {dj:g} degrees apart from {lat1:g} do not end at {lat2:g}")
         # canonical row k (north to south) holds file row nj-1-k when the file scans south to north
         rows = np.arange(nj)
-        row_lat = lat1 + (nj - 1 - rows) * dj if j_positive else lat1 - rows * dj
+        row_lat = np.asarray(lat1 + (nj - 1 - rows) * dj if j_positive else lat1 - rows * dj, dtype=np.float64)
 
     lon_global = abs(ni * di - 360.0) <= tol * ni
     shift = 0
@@ -144,7 +147,7 @@ def _regular(handle: int, grid_type: str, where: Where) -> Layout:
     named = _named(name)
     canonical = named if named is not None and named == own else own
 
-    file_row, file_col = (np.divmod(np.arange(ni * nj), nj)[::-1] if j_consecutive else np.divmod(np.arange(ni * nj), ni))
+    file_row, file_col = np.divmod(np.arange(ni * nj), nj)[::-1] if j_consecutive else np.divmod(np.arange(ni * nj), ni)
     row = nj - 1 - file_row if j_positive else file_row
     col = ni - 1 - file_col if i_negative else file_col
     if lon_global:
@@ -154,7 +157,9 @@ def _regular(handle: int, grid_type: str, where: Where) -> Layout:
     return Layout(canonical, grid_type, None if identity else order)
 
 
-def _regular_name(grid_type: str, handle: int, lon_global: bool, rows: int, di: float, dj: float | None, area: tuple[float, float, float, float]) -> str:
+def _regular_name(
+    grid_type: str, handle: int, lon_global: bool, rows: int, di: float, dj: float | None, area: tuple[float, float, float, float]
+) -> str:
     if grid_type == "regular_gg":
         n = int(eccodes.codes_get(handle, "N"))
         base = f"F{n}"
@@ -218,7 +223,10 @@ def _reduced_gaussian(handle: int, where: Where) -> Layout:
         counts[j] = min(points_on_row, max(0, i_east - i_west + 1))
         lon0[j] = i_west * 360 / points_on_row
     if int(counts.sum()) != points:
-        raise where.error("numberOfDataPoints", f"the sub-area {lat1:g}/{lon1:g}/{lat2:g}/{lon2:g} of {kind}{n} holds {int(counts.sum())} points, the message {points}")
+        raise where.error(
+            "numberOfDataPoints",
+            f"the sub-area {lat1:g}/{lon1:g}/{lat2:g}/{lon2:g} of {kind}{n} holds {int(counts.sum())} points, the message {points}",
+        )
     name = f"{kind}{n} area {lat1:g}/{lon1:g}/{lat2:g}/{lon2:g}"
     return Layout(Grid(name, lats[first : first + pl.size], counts, lon0, 360.0 / pl.astype(np.float64)), "reduced_gg", None)
 

@@ -97,7 +97,9 @@ class Scan:
         first = self.messages[0].grid
         for message in self.messages[1:]:
             if message.grid != first:
-                raise message.where(self.path).error("grid", f"{message.grid.name} differs from {first.name} of message 1: the file mixes grids")
+                raise message.where(self.path).error(
+                    "grid", f"{message.grid.name} differs from {first.name} of message 1: the file mixes grids"
+                )
         return first
 
 
@@ -148,9 +150,13 @@ def _frame_and_read(mapped: mmap.mmap, stream: BinaryIO, where: Where, cache: _C
     else:
         raise where.error("editionNumber", f"{edition} is not a GRIB edition (1 or 2): corrupt bytes")
     if start + length > size:
-        raise where.error("totalLength", f"cannot be framed: section 0 gives {length} bytes, the file ends after {size - start}; it is truncated")
+        raise where.error(
+            "totalLength", f"cannot be framed: section 0 gives {length} bytes, the file ends after {size - start}; it is truncated"
+        )
     if length < 16 or mapped[start + length - 4 : start + length] != b"7777":
-        raise where.error("totalLength", f"cannot be framed: section 0 gives {length} bytes and they do not end with 7777; the message is corrupt")
+        raise where.error(
+            "totalLength", f"cannot be framed: section 0 gives {length} bytes and they do not end with 7777; the message is corrupt"
+        )
     parsed = _parse(mapped, start, length, edition, where)
     if parsed is not None:
         found = cache.message(parsed, where, length)
@@ -162,7 +168,11 @@ def _frame_and_read(mapped: mmap.mmap, stream: BinaryIO, where: Where, cache: _C
 def _read_with_eccodes(source: bytes | BinaryIO, where: Where, cache: _Cache, parsed: _Parsed | None) -> Message:
     """Read one message's headers with ecCodes, and remember its kind when ml4l's own parse agrees."""
     try:
-        handle = eccodes.codes_new_from_message(source) if isinstance(source, bytes) else eccodes.codes_grib_new_from_file(source, headers_only=True)
+        handle = (
+            eccodes.codes_new_from_message(source)
+            if isinstance(source, bytes)
+            else eccodes.codes_grib_new_from_file(source, headers_only=True)
+        )
     except Exception as exc:  # ecCodes raises WrongLengthError, PrematureEndOfFileError, DecodingError, ...
         raise where.error("totalLength", f"cannot be framed ({type(exc).__name__}: {exc}); the message is corrupt or truncated") from exc
     if handle is None:
@@ -354,7 +364,10 @@ def _parse_grib2(mapped: mmap.mmap, start: int, length: int, where: Where) -> _P
         if size < 5 or position + size > end:
             return None
         if number in sections:
-            raise where.error("numberOfSection", f"section {number} repeats: a message of several fields (split it with grib_copy); ecCodes would read only the first")
+            raise where.error(
+                "numberOfSection",
+                f"section {number} repeats: a message of several fields (split it with grib_copy); ecCodes would read only the first",
+            )
         sections[number] = (position, size)
         position += size
     if position != end or not {1, 3, 4, 5, 6, 7} <= sections.keys():
@@ -370,7 +383,13 @@ def _parse_grib2(mapped: mmap.mmap, start: int, length: int, where: Where) -> _P
     simple = template == 0 and n5 >= 21
     return _Parsed(
         edition=2,
-        kind=b"2" + bytes([mapped[start + 6]]) + bytes(identity) + local + mapped[s4 : s4 + n4] + template.to_bytes(2, "big") + bytes([indicator]),
+        kind=b"2"
+        + bytes([mapped[start + 6]])
+        + bytes(identity)
+        + local
+        + mapped[s4 : s4 + n4]
+        + template.to_bytes(2, "big")
+        + bytes([indicator]),
         grid_section=mapped[s3 : s3 + n3],
         reference=reference,
         bitmap=indicator != 255,
@@ -416,7 +435,8 @@ class _Cache:
             and _long(handle, unit_key) not in _CALENDAR_UNITS
             and parsed.bitmap == message.bitmap
             and (not simple or (parsed.bits, parsed.reference_value, parsed.binary_scale, parsed.decimal_scale, parsed.data_offset)
-                 == (message.bits_per_value, message.reference_value, message.binary_scale_factor, message.decimal_scale_factor, message.data_offset))
+                 == (message.bits_per_value, message.reference_value, message.binary_scale_factor, message.decimal_scale_factor,
+                     message.data_offset))
         )  # fmt: skip
         if not agrees or reference is None:
             return

@@ -80,7 +80,7 @@ class GribWriter:
         self.padding = padding
         self._partial = self.path.with_name(self.path.name + ".partial")
         self._base = template(grid, bits_per_value)
-        self._out = open(self._partial, "wb")
+        self._out = open(self._partial, "wb")  # noqa: SIM115 - __exit__ closes it and renames it into place
 
     def write(self, variable: Variable, time: pd.Timestamp, values: np.ndarray) -> None:
         """Append one field valid at ``time``."""

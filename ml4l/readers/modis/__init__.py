@@ -64,9 +64,7 @@ def detect_format(path: str, source: str | None = None) -> str:
     raise InputError(name, f"not a MODIS file: starts with {head[:4]!r}, expected HDF4, TIFF or NetCDF")
 
 
-def read_modis(
-    path: str, *, max_lst_error_k: int | None = 3, night: bool = False, source: str | None = None
-) -> list[xr.Dataset]:
+def read_modis(path: str, *, max_lst_error_k: int | None = 3, night: bool = False, source: str | None = None) -> list[xr.Dataset]:
     """Every day of a MODIS LST file, observed pixels that pass the QC filter only.
 
     Parameters

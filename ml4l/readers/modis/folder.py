@@ -146,9 +146,7 @@ class DayRead:
     """Files with no date inside, dated by their name."""
 
 
-def read_day(
-    lake: Lake, day: str, max_lst_error_k: int | None = 3, folder: ModisFolder | None = None
-) -> DayRead | None:
+def read_day(lake: Lake, day: str, max_lst_error_k: int | None = 3, folder: ModisFolder | None = None) -> DayRead | None:
     """Every granule of ``day`` in the lake, combined; ``None`` when the day has no file."""
     folder = folder or scan_folder(lake)
     files = folder.files_of(day)
@@ -157,9 +155,7 @@ def read_day(
     datasets = []
     with _local_copies(lake, files) as local:
         for path, copy in zip(files, local, strict=True):
-            datasets += [
-                d for d in read_modis(copy, max_lst_error_k=max_lst_error_k, source=path) if d.attrs["date"] == day
-            ]
+            datasets += [d for d in read_modis(copy, max_lst_error_k=max_lst_error_k, source=path) if d.attrs["date"] == day]
     if not datasets:
         raise InputError(files[0], f"holds no data for {day}")
     return DayRead(
@@ -183,9 +179,7 @@ def _local_copies(lake: Lake, paths: list[str]) -> Iterator[list[str]]:
             if (found := _APPEEARS_TIF.match(posixpath.basename(path))) is not None:
                 prefix = posixpath.basename(path).split(f"_{found[2]}_")[0]
                 suffix = posixpath.basename(path).split(f"_{found[2]}_")[1]
-                wanted |= {
-                    str(p) for p in lake.fs.glob(posixpath.join(posixpath.dirname(path), f"{prefix}_*_{suffix}"))
-                }
+                wanted |= {str(p) for p in lake.fs.glob(posixpath.join(posixpath.dirname(path), f"{prefix}_*_{suffix}"))}
         for path in sorted(wanted):
             lake.fs.get(path, os.path.join(directory, posixpath.basename(path)))
         yield [os.path.join(directory, posixpath.basename(p)) for p in paths]

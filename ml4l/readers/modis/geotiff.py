@@ -64,9 +64,7 @@ def _scale(src: Any, band: int, default: float) -> float:
     return default
 
 
-def _decode(
-    src: Any, band: int, default_scale: float, default_fill: int | None, dtype: type = np.float32
-) -> tuple[np.ndarray, float]:
+def _decode(src: Any, band: int, default_scale: float, default_fill: int | None, dtype: type = np.float32) -> tuple[np.ndarray, float]:
     """Band ``band`` scaled, with its nodata (else ``default_fill`` for integers) and non-finite values as NaN."""
     raw = src.read(band)
     if raw.dtype.kind == "f":
@@ -130,11 +128,7 @@ def read(path: str, source: str, max_error_k: int | None, night: bool) -> list[x
                 layer = f"LST_{appeears[1]}_1km" if appeears else names[0] or f"LST_{half}"
             lat, lon = _grid(src, source)
             lst, scale = _decode(src, lst_band, LST_SCALE, LST_FILL)
-            view = (
-                _decode(src, view_band, VIEW_TIME_SCALE, _view_time_fill(src, view_band), np.float64)[0]
-                if view_band
-                else None
-            )
+            view = _decode(src, view_band, VIEW_TIME_SCALE, _view_time_fill(src, view_band), np.float64)[0] if view_band else None
             footprint = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
             shape, transform = (src.height, src.width), src.transform
     except RasterioIOError as exc:
@@ -163,9 +157,7 @@ def _companion(path: Path, shape: tuple[int, int], transform: Any, decode: Any) 
     try:
         with rasterio.open(path) as src:
             if (src.height, src.width) != shape or src.transform != transform:
-                raise InputError(
-                    str(path), f"grid {src.height}x{src.width} {tuple(src.transform)[:6]} differs from its LST layer's"
-                )
+                raise InputError(str(path), f"grid {src.height}x{src.width} {tuple(src.transform)[:6]} differs from its LST layer's")
             return decode(src)
     except RasterioIOError as exc:
         raise InputError(str(path), f"cannot read GeoTIFF: {exc}") from exc

@@ -57,9 +57,7 @@ def _pair(text: str) -> tuple[float, float]:
 class SinusoidalGrid:
     """Cell centres of an HDF-EOS sinusoidal grid (``GridOrigin=HDFE_GD_UL``, rows north to south)."""
 
-    def __init__(
-        self, upper_left: tuple[float, float], lower_right: tuple[float, float], shape: tuple[int, int], radius: float
-    ) -> None:
+    def __init__(self, upper_left: tuple[float, float], lower_right: tuple[float, float], shape: tuple[int, int], radius: float) -> None:
         self.x0, self.y0 = upper_left
         rows, cols = shape
         self.dx = (lower_right[0] - upper_left[0]) / cols
@@ -162,9 +160,7 @@ def read(path: str, source: str, max_error_k: int | None, night: bool) -> list[x
         raise InputError(source, f"{names['lst']} is {arrays['lst'].shape}, StructMetadata says {grid.shape}")
     lst = np.where(arrays["lst"] == lst_fill, np.nan, arrays["lst"] * np.float32(scales["lst"])).astype(np.float32)
     view = np.where(arrays["view_time"] == view_fill, np.nan, arrays["view_time"] * scales["view_time"])
-    facts = FileFacts(
-        source, product, platform, names["lst"], "hdf4", _footprint(archive, grid), scales["lst"], date_source
-    )
+    facts = FileFacts(source, product, platform, names["lst"], "hdf4", _footprint(archive, grid), scales["lst"], date_source)
     layers = Layers(lst, arrays["qc"].astype(np.int16), view, grid.lat_lon)
     return [day_dataset(facts, dates[0], layers, max_error_k)]
 

@@ -40,12 +40,11 @@ def _variable(ds: xr.Dataset, *names: str) -> str | None:
     return next((n for n in names if n in ds.variables), None)
 
 
-def _decoded(
-    var: xr.DataArray, default_scale: float, default_fills: tuple[int, ...], dtype: type = np.float32
-) -> tuple[np.ndarray, float]:
+def _decoded(var: xr.DataArray, default_scale: float, default_fills: tuple[int, ...], dtype: type = np.float32) -> tuple[np.ndarray, float]:
     """Values scaled by the ``scale_factor`` attribute (else ``default_scale`` for integers), fills as NaN."""
     raw = var.to_numpy()
     attrs = {**var.encoding, **var.attrs}
+    values: np.ndarray
     if raw.dtype.kind == "f" and "scale_factor" not in attrs:
         values, scale = raw.astype(dtype), 1.0
     else:
@@ -92,9 +91,7 @@ def read(path: str, source: str, max_error_k: int | None, night: bool) -> list[x
         lst_name = _variable(ds, f"LST_{half}_1km", f"LST_{half}")
         view_name = _variable(ds, f"{half}_view_time")
         qc_name = _variable(ds, f"QC_{half}")
-        missing = [
-            n for n, found in ((f"LST_{half}_1km", lst_name), (f"{half}_view_time", view_name or qc_name)) if not found
-        ]
+        missing = [n for n, found in ((f"LST_{half}_1km", lst_name), (f"{half}_view_time", view_name or qc_name)) if not found]
         if missing:
             raise InputError(source, f"missing variable(s) {', '.join(missing)}")
         assert lst_name is not None
@@ -111,9 +108,7 @@ def read(path: str, source: str, max_error_k: int | None, night: bool) -> list[x
             raise InputError(source, f"{len(days)} time(s) for {steps} {lst_name} field(s)")
         product = _product(ds.attrs, path, source)
         lst, scale = _decoded(lst_var, LST_SCALE, (LST_FILL,) if lst_var.dtype.kind in "iu" else ())
-        view = (
-            _decoded(ds[view_name], VIEW_TIME_SCALE, _view_fills(ds[view_name]), np.float64)[0] if view_name else None
-        )
+        view = _decoded(ds[view_name], VIEW_TIME_SCALE, _view_fills(ds[view_name]), np.float64)[0] if view_name else None
         qc = _qc(ds[qc_name]) if qc_name else np.full(lst.shape, NO_QC, dtype=np.int16)
     try:
         platform = platform_of(product)
@@ -146,7 +141,8 @@ def _qc(var: xr.DataArray) -> np.ndarray:
     raw = var.to_numpy()
     qc = raw.astype(np.int16)
     if "_FillValue" in var.attrs or "_FillValue" in var.encoding:
-        qc[raw == np.ravel(var.attrs.get("_FillValue", var.encoding.get("_FillValue")))[0]] = _QC_NOT_PRODUCED
+        fill: Any = var.attrs.get("_FillValue", var.encoding.get("_FillValue"))
+        qc[raw == np.ravel(fill)[0]] = _QC_NOT_PRODUCED
     return qc
 
 

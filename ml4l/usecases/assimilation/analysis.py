@@ -37,7 +37,7 @@ class LatentPrior:
     @classmethod
     def fit(cls, mu: FloatArray, log_var: FloatArray) -> LatentPrior:
         covariance = np.cov(mu, rowvar=False) + np.diag(np.exp(log_var).mean(axis=0))
-        return cls(mu.mean(axis=0), np.linalg.cholesky(covariance + 1e-9 * np.eye(len(covariance))))
+        return cls(mu.mean(axis=0), np.asarray(np.linalg.cholesky(covariance + 1e-9 * np.eye(len(covariance))), dtype=np.float64))
 
     @property
     def size(self) -> int:
@@ -59,8 +59,17 @@ class Ensemble:
         return self.members.std(axis=1, ddof=1)
 
 
-def fit_latent(decoder: Any, prior: LatentPrior, index: npt.NDArray[np.int64], weights: FloatArray, targets: FloatArray, sigma: float,
-               prior_mean: FloatArray, iterations: int, learning_rate: float) -> FloatArray:
+def fit_latent(
+    decoder: Any,
+    prior: LatentPrior,
+    index: npt.NDArray[np.int64],
+    weights: FloatArray,
+    targets: FloatArray,
+    sigma: float,
+    prior_mean: FloatArray,
+    iterations: int,
+    learning_rate: float,
+) -> FloatArray:
     """Minimise ``|u - prior_mean|^2 / 2 + |H g(z(u)) - targets|^2 / (2 sigma^2)`` for a batch ``(B, points)``.
 
     ``u`` is the whitened latent vector of ``prior``; ``index``/``weights`` ``(points, 4)`` are ``H``;
@@ -102,18 +111,41 @@ def decode(decoder: Any, prior: LatentPrior, u: FloatArray, batch: int = 4096) -
     return np.concatenate(parts).astype(np.float64)
 
 
-def map_estimate(decoder: Any, prior: LatentPrior, index: npt.NDArray[np.int64], weights: FloatArray, observations: FloatArray,
-                 sigma_o: float, error_std: float, scale: float, iterations: int, learning_rate: float) -> FloatArray:
+def map_estimate(
+    decoder: Any,
+    prior: LatentPrior,
+    index: npt.NDArray[np.int64],
+    weights: FloatArray,
+    observations: FloatArray,
+    sigma_o: float,
+    error_std: float,
+    scale: float,
+    iterations: int,
+    learning_rate: float,
+) -> FloatArray:
     """The MAP fields ``(days, ny, nx)`` in K for observations ``(days, points)`` in K."""
     sigma = float(np.hypot(sigma_o / scale, error_std))
-    u = fit_latent(decoder, prior, index, weights, observations / scale, sigma, np.zeros((len(observations), prior.size)), iterations,
-                   learning_rate)
+    u = fit_latent(
+        decoder, prior, index, weights, observations / scale, sigma, np.zeros((len(observations), prior.size)), iterations, learning_rate
+    )
     return decode(decoder, prior, u) * scale
 
 
-def assimilate(decoder: Any, prior: LatentPrior, index: npt.NDArray[np.int64], weights: FloatArray, observations: FloatArray,
-               sigma_o: float, generator_std: float, scale: float, members: int, iterations: int, learning_rate: float,
-               seed: int, error_inflation: float = 1.0) -> Ensemble:
+def assimilate(
+    decoder: Any,
+    prior: LatentPrior,
+    index: npt.NDArray[np.int64],
+    weights: FloatArray,
+    observations: FloatArray,
+    sigma_o: float,
+    generator_std: float,
+    scale: float,
+    members: int,
+    iterations: int,
+    learning_rate: float,
+    seed: int,
+    error_inflation: float = 1.0,
+) -> Ensemble:
     """The ensemble for days of observations ``(days, points)`` in K; ``scale`` converts K to decoder units.
 
     ``error_inflation`` scales the generator error in the likelihood only (chosen on validation days);
@@ -131,13 +163,23 @@ def assimilate(decoder: Any, prior: LatentPrior, index: npt.NDArray[np.int64], w
     return Ensemble(fields.reshape(days, members, *fields.shape[1:]) * scale)
 
 
-def best_fit(decoder: Any, prior: LatentPrior, truth: FloatArray, scale: float, generator_std: float, iterations: int,
-             learning_rate: float) -> FloatArray:
+def best_fit(
+    decoder: Any, prior: LatentPrior, truth: FloatArray, scale: float, generator_std: float, iterations: int, learning_rate: float
+) -> FloatArray:
     """The oracle: the generator's best latent fit (MAP with the prior) to the full true fields ``(days, ny, nx)``, in K."""
     days, ny, nx = truth.shape
     cells = ny * nx
     index = np.repeat(np.arange(cells)[:, None], 4, axis=1)
     weights = np.tile([1.0, 0.0, 0.0, 0.0], (cells, 1))
-    u = fit_latent(decoder, prior, index, weights, truth.reshape(days, cells) / scale, generator_std, np.zeros((days, prior.size)),
-                   iterations, learning_rate)
+    u = fit_latent(
+        decoder,
+        prior,
+        index,
+        weights,
+        truth.reshape(days, cells) / scale,
+        generator_std,
+        np.zeros((days, prior.size)),
+        iterations,
+        learning_rate,
+    )
     return decode(decoder, prior, u) * scale

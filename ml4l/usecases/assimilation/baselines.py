@@ -69,13 +69,19 @@ class GaussianCovariance:
         which = np.clip(np.searchsorted(edges, distance, side="right") - 1, 0, 39)
         centres = np.array([distance[which == b].mean() for b in range(40)])
         values = np.array([covariance[which == b].mean() for b in range(40)])
-        (variance, length), _ = curve_fit(lambda d, v, ell: v * np.exp(-0.5 * (d / ell) ** 2), centres, values,
-                                          p0=(float(flat.var()), float(np.median(distance))), maxfev=10000)
+        (variance, length), _ = curve_fit(
+            lambda d, v, ell: v * np.exp(-0.5 * (d / ell) ** 2),
+            centres,
+            values,
+            p0=(float(flat.var()), float(np.median(distance))),
+            maxfev=10000,
+        )
         return cls(float(variance), float(abs(length)))
 
 
-def optimal_interpolation(covariance: GaussianCovariance, grid: Grid, station_lat: FloatArray, station_lon: FloatArray,
-                          observations: FloatArray, sigma_o: float) -> FloatArray:
+def optimal_interpolation(
+    covariance: GaussianCovariance, grid: Grid, station_lat: FloatArray, station_lon: FloatArray, observations: FloatArray, sigma_o: float
+) -> FloatArray:
     """Simple-kriging fields ``(days, cells)`` from observations ``(days, points)`` at the stations."""
     lat, lon = (a.ravel() for a in np.meshgrid(grid.lat, grid.lon, indexing="ij"))
     between = covariance(great_circle_km(station_lat[:, None], station_lon[:, None], station_lat[None, :], station_lon[None, :]))

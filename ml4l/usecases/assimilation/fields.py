@@ -42,7 +42,10 @@ class Grid:
     @classmethod
     def of(cls, config: FieldsConfig) -> Grid:
         step = config.resolution_deg
-        return cls(config.lat_south + step * (np.arange(config.ny) + 0.5), config.lon_west + step * (np.arange(config.nx) + 0.5))
+        return cls(
+            np.asarray(config.lat_south + step * (np.arange(config.ny) + 0.5), dtype=np.float64),
+            np.asarray(config.lon_west + step * (np.arange(config.nx) + 0.5), dtype=np.float64),
+        )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -54,7 +57,10 @@ class Grid:
 
     def fractional_index(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Fractional (row, column) of points; the cell centres are integers."""
-        return ((np.asarray(lat, dtype=np.float64) - self.lat[0]) / self.step, (np.asarray(lon, dtype=np.float64) - self.lon[0]) / self.step)
+        return (
+            (np.asarray(lat, dtype=np.float64) - self.lat[0]) / self.step,
+            (np.asarray(lon, dtype=np.float64) - self.lon[0]) / self.step,
+        )
 
     def contains(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """Points inside the hull of the cell centres, where bilinear interpolation is defined."""
@@ -108,9 +114,18 @@ def synthetic_fields(config: FieldsConfig) -> xr.Dataset:
         latent[t] = keep * latent[t - 1] + fresh * innovations[t]
     anomaly = shape_anomaly(latent, config.front_sharpness) * seasonal_std(days, config)[:, None]
     return xr.Dataset(
-        {"anomaly": (("time", "lat", "lon"), anomaly.reshape(len(days), *grid.shape).astype(np.float32),
-                     {"units": "K", "long_name": "daily mean 2 m temperature anomaly"})},
-        coords={"time": days.values, "lat": ("lat", grid.lat, {"units": "degrees_north"}), "lon": ("lon", grid.lon, {"units": "degrees_east"})},
+        {
+            "anomaly": (
+                ("time", "lat", "lon"),
+                anomaly.reshape(len(days), *grid.shape).astype(np.float32),
+                {"units": "K", "long_name": "daily mean 2 m temperature anomaly"},
+            )
+        },
+        coords={
+            "time": days.values,
+            "lat": ("lat", grid.lat, {"units": "degrees_north"}),
+            "lon": ("lon", grid.lon, {"units": "degrees_east"}),
+        },
         attrs={"source": "synthetic", "truth": "noise-free (ml4l.usecases.assimilation.fields)"},
     )
 
@@ -145,8 +160,13 @@ def fields_from_era(t2m: xr.DataArray, config: FieldsConfig, train_years: tuple[
     coefficients, *_ = np.linalg.lstsq(design[fit_rows], np.nan_to_num(boxed[fit_rows]), rcond=None)
     anomaly = boxed - design @ coefficients
     return xr.Dataset(
-        {"anomaly": (("time", "lat", "lon"), anomaly.reshape(len(days), *grid.shape).astype(np.float32),
-                     {"units": "K", "long_name": "daily mean 2 m temperature anomaly"})},
+        {
+            "anomaly": (
+                ("time", "lat", "lon"),
+                anomaly.reshape(len(days), *grid.shape).astype(np.float32),
+                {"units": "K", "long_name": "daily mean 2 m temperature anomaly"},
+            )
+        },
         coords={"time": days.values, "lat": grid.lat, "lon": grid.lon},
         attrs={"source": "ERA store t2m", "climatology": f"mean + {harmonics} harmonics, fitted on {train_years[0]}..{train_years[1]}"},
     )
@@ -179,7 +199,9 @@ def interpolation_weights(grid: Grid, lat: npt.ArrayLike, lon: npt.ArrayLike) ->
     inside = grid.contains(lat_a, lon_a)
     if not inside.all():
         i = int(np.flatnonzero(~inside)[0])
-        raise ValueError(f"{(~inside).sum()} points lie outside the grid or have NaN coordinates, e.g. point {i} at ({lat_a[i]}, {lon_a[i]})")
+        raise ValueError(
+            f"{(~inside).sum()} points lie outside the grid or have NaN coordinates, e.g. point {i} at ({lat_a[i]}, {lon_a[i]})"
+        )
     r, c = grid.fractional_index(lat_a, lon_a)
     ny, nx = grid.shape
     r0 = np.minimum(np.floor(r).astype(np.int64), ny - 2)
@@ -202,8 +224,13 @@ def pseudo_observations(truth: xr.DataArray, network: pd.DataFrame, grid: Grid, 
     exact = interpolate(truth.values.astype(np.float64), index, weights)
     noisy = exact + np.random.default_rng(seed).normal(0.0, sigma_o, exact.shape)
     days = np.repeat(truth["time"].values, len(network))
-    return pd.DataFrame({
-        "time": days, "id": np.tile(network["id"].to_numpy(), len(truth["time"])),
-        "lat": np.tile(network["lat"].to_numpy(), len(truth["time"])), "lon": np.tile(network["lon"].to_numpy(), len(truth["time"])),
-        "value": noisy.ravel().astype(np.float64), "sigma_o": sigma_o,
-    })
+    return pd.DataFrame(
+        {
+            "time": days,
+            "id": np.tile(network["id"].to_numpy(), len(truth["time"])),
+            "lat": np.tile(network["lat"].to_numpy(), len(truth["time"])),
+            "lon": np.tile(network["lon"].to_numpy(), len(truth["time"])),
+            "value": noisy.ravel().astype(np.float64),
+            "sigma_o": sigma_o,
+        }
+    )

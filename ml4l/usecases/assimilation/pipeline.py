@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from ml4l.ml import splits
 from ml4l.ml.metrics import gap_closed
 from ml4l.ml.trainer import FitConfig, fit
 from ml4l.usecases.assimilation import analysis, baselines, scores
-from ml4l.usecases.assimilation.fields import Grid, interpolate, interpolation_weights, pseudo_observations, stations, synthetic_fields
+from ml4l.usecases.assimilation.fields import Grid, interpolation_weights, pseudo_observations, stations, synthetic_fields
 from ml4l.usecases.assimilation.recipe import AssimilationRecipe
 from ml4l.usecases.assimilation.vae import build_vae, decoder_std, encode
 
@@ -57,8 +57,9 @@ def split_labels(times: np.ndarray, recipe: AssimilationRecipe) -> np.ndarray:
     """Contiguous years with ``gap_days`` excluded between the sets; leakage-checked."""
     s = recipe.split
     gap = np.timedelta64(s.gap_days, "D")
-    labels = splits.time_split(times, (str(s.train[0]), str(s.train[1])), (str(s.validation[0]), str(s.validation[1])),
-                               (str(s.test[0]), str(s.test[1])), gap=gap)
+    labels = splits.time_split(
+        times, (str(s.train[0]), str(s.train[1])), (str(s.validation[0]), str(s.validation[1])), (str(s.test[0]), str(s.test[1])), gap=gap
+    )
     splits.check_time_leakage(times, labels, gap=gap)
     return labels
 
@@ -121,13 +122,18 @@ def read_observations(lake: Lake, path: str | None, grid: Grid) -> pd.DataFrame:
         raise InputError(source, f"observation table lacks the columns {sorted(missing)}")
     bad_value = ~np.isfinite(table["value"].to_numpy(np.float64))
     if bad_value.any():
-        raise InputError(source, f"{bad_value.sum()} observations have NaN or infinite values, e.g. row {int(np.flatnonzero(bad_value)[0])}")
+        raise InputError(
+            source, f"{bad_value.sum()} observations have NaN or infinite values, e.g. row {int(np.flatnonzero(bad_value)[0])}"
+        )
     outside = ~grid.contains(table["lat"], table["lon"])
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
-        raise InputError(source, f"{outside.sum()} observations lie outside the grid (lat {grid.lat[0]}..{grid.lat[-1]}, "
-                                 f"lon {grid.lon[0]}..{grid.lon[-1]}) or have NaN coordinates, e.g. row {i} at "
-                                 f"({table['lat'].iloc[i]}, {table['lon'].iloc[i]})")
+        raise InputError(
+            source,
+            f"{outside.sum()} observations lie outside the grid (lat {grid.lat[0]}..{grid.lat[-1]}, "
+            f"lon {grid.lon[0]}..{grid.lon[-1]}) or have NaN coordinates, e.g. row {i} at "
+            f"({table['lat'].iloc[i]}, {table['lon'].iloc[i]})",
+        )
     return table
 
 
@@ -146,8 +152,9 @@ class Generator:
         with lake.replace_whole(target) as staging, tempfile.TemporaryDirectory() as scratch:
             self.decoder.save(f"{scratch}/decoder.keras")
             np.savez(f"{scratch}/prior.npz", mean=self.prior.mean, factor=self.prior.factor)
-            Path(scratch, "generator.json").write_text(json.dumps({"scale": self.scale, "generator_std": self.generator_std,
-                                                                   "error_inflation": self.error_inflation}))
+            Path(scratch, "generator.json").write_text(
+                json.dumps({"scale": self.scale, "generator_std": self.generator_std, "error_inflation": self.error_inflation})
+            )
             lake.fs.put(f"{scratch}/", staging, recursive=True)
         return target
 
@@ -164,7 +171,9 @@ class Generator:
             decoder = keras.models.load_model(f"{scratch}/decoder.keras", compile=False)
             prior = np.load(f"{scratch}/prior.npz")
             meta = json.loads(Path(scratch, "generator.json").read_text())
-        return cls(decoder, analysis.LatentPrior(prior["mean"], prior["factor"]), meta["scale"], meta["generator_std"], meta["error_inflation"])
+        return cls(
+            decoder, analysis.LatentPrior(prior["mean"], prior["factor"]), meta["scale"], meta["generator_std"], meta["error_inflation"]
+        )
 
 
 def train_generator(fields: xr.Dataset, labels: np.ndarray, recipe: AssimilationRecipe) -> tuple[Generator, dict[str, list[float]], int]:
@@ -180,8 +189,12 @@ def train_generator(fields: xr.Dataset, labels: np.ndarray, recipe: Assimilation
         return vae
 
     c = recipe.vae
-    result = fit(build, (x, x), (v, v), FitConfig(epochs=c.epochs, batch_size=c.batch_size, learning_rate=c.learning_rate,
-                                                  patience=c.patience, seed=c.seed, loss="mse"))
+    result = fit(
+        build,
+        (x, x),
+        (v, v),
+        FitConfig(epochs=c.epochs, batch_size=c.batch_size, learning_rate=c.learning_rate, patience=c.patience, seed=c.seed, loss="mse"),
+    )
     mu, log_var = encode(result.model, train / scale)
     generator = Generator(built["decoder"], analysis.LatentPrior.fit(mu, log_var), scale, decoder_std(result.model))
     return generator, result.history, result.best_epoch
@@ -193,8 +206,14 @@ def spaced_days(labels: np.ndarray, label: int, count: int) -> np.ndarray:
     return chosen[np.linspace(0, len(chosen) - 1, min(count, len(chosen))).astype(int)]
 
 
-def choose_error_inflation(generator: Generator, fields: xr.Dataset, labels: np.ndarray, observations: pd.DataFrame,
-                           network: pd.DataFrame, recipe: AssimilationRecipe) -> dict[float, float]:
+def choose_error_inflation(
+    generator: Generator,
+    fields: xr.Dataset,
+    labels: np.ndarray,
+    observations: pd.DataFrame,
+    network: pd.DataFrame,
+    recipe: AssimilationRecipe,
+) -> dict[float, float]:
     """Set ``generator.error_inflation`` to the candidate with the lowest MAP RMSE at unobserved cells on validation days.
 
     Returns each candidate's validation RMSE. The test days play no part.
@@ -208,15 +227,31 @@ def choose_error_inflation(generator: Generator, fields: xr.Dataset, labels: np.
     a = recipe.analysis
     errors = {}
     for factor in a.error_inflations:
-        estimate = analysis.map_estimate(generator.decoder, generator.prior, index, weights, y, recipe.stations.sigma_o,
-                                         factor * generator.generator_std, generator.scale, a.iterations, a.learning_rate)
+        estimate = analysis.map_estimate(
+            generator.decoder,
+            generator.prior,
+            index,
+            weights,
+            y,
+            recipe.stations.sigma_o,
+            factor * generator.generator_std,
+            generator.scale,
+            a.iterations,
+            a.learning_rate,
+        )
         errors[factor] = scores.rmse(truth[:, unobserved], estimate[:, unobserved])
     generator.error_inflation = min(errors, key=errors.__getitem__)
     return errors
 
 
-def evaluate(generator: Generator, fields: xr.Dataset, labels: np.ndarray, observations: pd.DataFrame, network: pd.DataFrame,
-             recipe: AssimilationRecipe) -> tuple[dict[str, float], dict[str, Any]]:
+def evaluate(
+    generator: Generator,
+    fields: xr.Dataset,
+    labels: np.ndarray,
+    observations: pd.DataFrame,
+    network: pd.DataFrame,
+    recipe: AssimilationRecipe,
+) -> tuple[dict[str, float], dict[str, Any]]:
     """Scores on the test days at cells without observations: the VAE ensemble, the baselines and the oracle."""
     grid = Grid.of(recipe.fields)
     days = spaced_days(labels, splits.TEST, recipe.analysis.test_days)
@@ -224,22 +259,40 @@ def evaluate(generator: Generator, fields: xr.Dataset, labels: np.ndarray, obser
     y = observation_matrix(observations, fields["time"].values[days], network)
     index, weights = interpolation_weights(grid, network["lat"], network["lon"])
     a, sigma_o = recipe.analysis, recipe.stations.sigma_o
-    ensemble = analysis.assimilate(generator.decoder, generator.prior, index, weights, y, sigma_o, generator.generator_std,
-                                   generator.scale, a.members, a.iterations, a.learning_rate, a.seed, generator.error_inflation)
+    ensemble = analysis.assimilate(
+        generator.decoder,
+        generator.prior,
+        index,
+        weights,
+        y,
+        sigma_o,
+        generator.generator_std,
+        generator.scale,
+        a.members,
+        a.iterations,
+        a.learning_rate,
+        a.seed,
+        generator.error_inflation,
+    )
     train = fields["anomaly"].values[labels == splits.TRAIN].astype(np.float64)
     estimates = {
         "climatology": np.zeros_like(truth),
         "pca": baselines.PCAPrior.fit(train, recipe.vae.latent).analyse(index, weights, y, sigma_o).reshape(truth.shape),
-        "oi": baselines.optimal_interpolation(baselines.GaussianCovariance.fit(train, grid), grid, network["lat"].to_numpy(),
-                                              network["lon"].to_numpy(), y, sigma_o).reshape(truth.shape),
+        "oi": baselines.optimal_interpolation(
+            baselines.GaussianCovariance.fit(train, grid), grid, network["lat"].to_numpy(), network["lon"].to_numpy(), y, sigma_o
+        ).reshape(truth.shape),
     }
-    oracle = analysis.best_fit(generator.decoder, generator.prior, truth, generator.scale, generator.generator_std, a.iterations, a.learning_rate)
+    oracle = analysis.best_fit(
+        generator.decoder, generator.prior, truth, generator.scale, generator.generator_std, a.iterations, a.learning_rate
+    )
     unobserved = scores.unobserved_cells(grid.lat, grid.lon, network["lat"].to_numpy(), network["lon"].to_numpy(), grid.step)
     at = (slice(None), unobserved)
     metrics = {"test_rmse": scores.rmse(truth[at], ensemble.mean[at]), "oracle_test_rmse": scores.rmse(truth[at], oracle[at])}
     for name, estimate in estimates.items():
         metrics[f"baseline_{name}_test_rmse"] = scores.rmse(truth[at], estimate[at])
-    metrics["gap_closed"] = gap_closed(metrics["test_rmse"], {n: metrics[f"baseline_{n}_test_rmse"] for n in estimates}, metrics["oracle_test_rmse"])
+    metrics["gap_closed"] = gap_closed(
+        metrics["test_rmse"], {n: metrics[f"baseline_{n}_test_rmse"] for n in estimates}, metrics["oracle_test_rmse"]
+    )
     members = np.moveaxis(ensemble.members, 1, -1)  # (days, ny, nx, members)
     k = members.shape[-1]
     metrics["spread_skill_ratio"] = scores.spread_skill_ratio(members[at].reshape(-1, k), truth[at].ravel())
@@ -248,8 +301,17 @@ def evaluate(generator: Generator, fields: xr.Dataset, labels: np.ndarray, obser
     counts, p_value = scores.rank_histogram(members[:, sparse].reshape(-1, k), truth[:, sparse].ravel())
     metrics["rank_histogram_chi2_pvalue"] = p_value
     metrics.update({"test_days": float(len(days)), "scored_cells": float(unobserved.sum())})
-    detail = {"days": fields["time"].values[days], "truth": truth, "ensemble": ensemble, "oracle": oracle, "estimates": estimates,
-              "rank_counts": counts, "unobserved": unobserved, "network": network, "observations": y}
+    detail = {
+        "days": fields["time"].values[days],
+        "truth": truth,
+        "ensemble": ensemble,
+        "oracle": oracle,
+        "estimates": estimates,
+        "rank_counts": counts,
+        "unobserved": unobserved,
+        "network": network,
+        "observations": y,
+    }
     return metrics, detail
 
 
@@ -319,8 +381,15 @@ def train_and_score(lake: Lake, recipe: AssimilationRecipe, uri: str | None = No
     metrics, detail = evaluate(generator, fields, labels, observations, network, recipe)
     with tracking.run(lake, EXPERIMENT, uri, run_name=f"vae-{recipe.model_name}") as run:
         tracking.log_recipe(recipe)
-        mlflow.log_params({"split_hash": splits.split_hash(labels), "best_epoch": best_epoch, "generator_std": generator.generator_std,
-                           "scale": generator.scale, "error_inflation": generator.error_inflation})
+        mlflow.log_params(
+            {
+                "split_hash": splits.split_hash(labels),
+                "best_epoch": best_epoch,
+                "generator_std": generator.generator_std,
+                "scale": generator.scale,
+                "error_inflation": generator.error_inflation,
+            }
+        )
         mlflow.log_metrics({f"validation_rmse_inflation_{k:g}".replace(".", "_"): v for k, v in inflation_rmse.items()})
         for epoch in range(len(history.get("loss", []))):
             mlflow.log_metrics({k: v[epoch] for k, v in history.items() if len(v) > epoch}, step=epoch)
@@ -359,16 +428,30 @@ def assimilate_range(lake: Lake, recipe: AssimilationRecipe, start: str, end: st
         rows = chosen[pd.to_datetime(chosen["time"]) == day]
         index, weights = interpolation_weights(grid, rows["lat"], rows["lon"])
         sigma_o = float(rows["sigma_o"].iloc[0]) if "sigma_o" in rows else recipe.stations.sigma_o
-        ensemble = analysis.assimilate(generator.decoder, generator.prior, index, weights, rows["value"].to_numpy(np.float64)[None, :],
-                                       sigma_o, generator.generator_std, generator.scale, a.members, a.iterations, a.learning_rate,
-                                       a.seed, generator.error_inflation)
+        ensemble = analysis.assimilate(
+            generator.decoder,
+            generator.prior,
+            index,
+            weights,
+            rows["value"].to_numpy(np.float64)[None, :],
+            sigma_o,
+            generator.generator_std,
+            generator.scale,
+            a.members,
+            a.iterations,
+            a.learning_rate,
+            a.seed,
+            generator.error_inflation,
+        )
         members.append(ensemble.members[0])
         means.append(ensemble.mean[0])
     stack = np.stack(members).astype(np.float32)
     result = xr.Dataset(
-        {"mean": (("time", "lat", "lon"), stack.mean(axis=1), {"units": "K"}),
-         "spread": (("time", "lat", "lon"), stack.std(axis=1, ddof=1), {"units": "K"}),
-         "members": (("time", "member", "lat", "lon"), stack, {"units": "K"})},
+        {
+            "mean": (("time", "lat", "lon"), stack.mean(axis=1), {"units": "K"}),
+            "spread": (("time", "lat", "lon"), stack.std(axis=1, ddof=1), {"units": "K"}),
+            "members": (("time", "member", "lat", "lon"), stack, {"units": "K"}),
+        },
         coords={"time": days, "member": np.arange(a.members), "lat": grid.lat, "lon": grid.lon},
         attrs={"recipe": recipe.model_dump_json(), "model": recipe.model_name, "observations": observations or Paths.of(lake).observations},
     )
@@ -382,8 +465,16 @@ def fields_table(fields: xr.Dataset) -> pd.DataFrame:
     """One row per day for the ``da_fields`` suite."""
     values = fields["anomaly"].values.reshape(fields.sizes["time"], -1).astype(np.float64)
     with np.errstate(invalid="ignore"):
-        return pd.DataFrame({"time": fields["time"].values, "mean": np.nanmean(values, axis=1), "std": np.nanstd(values, axis=1),
-                             "min": np.nanmin(values, axis=1), "max": np.nanmax(values, axis=1), "nan_share": np.isnan(values).mean(axis=1)})
+        return pd.DataFrame(
+            {
+                "time": fields["time"].values,
+                "mean": np.nanmean(values, axis=1),
+                "std": np.nanstd(values, axis=1),
+                "min": np.nanmin(values, axis=1),
+                "max": np.nanmax(values, axis=1),
+                "nan_share": np.isnan(values).mean(axis=1),
+            }
+        )
 
 
 def validate_inputs(lake: Lake, observations: str | None = None) -> list[Any]:
@@ -393,8 +484,10 @@ def validate_inputs(lake: Lake, observations: str | None = None) -> list[Any]:
     table_path = observations or Paths.of(lake).observations
     with lake.fs.open(table_path, "rb") as handle:
         table = pd.read_parquet(handle)
-    outcomes = [validate(lake, "da_fields", "fields", fields_table(read_fields(lake))),
-                validate(lake, "da_observations", Path(table_path).stem, table)]
+    outcomes = [
+        validate(lake, "da_fields", "fields", fields_table(read_fields(lake))),
+        validate(lake, "da_observations", Path(table_path).stem, table),
+    ]
     failed = [o for o in outcomes if not o.success]
     if failed:
         raise InputError(Paths.of(lake).fields if failed[0].dataset == "da_fields" else table_path, failed[0].summary())

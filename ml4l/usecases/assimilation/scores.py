@@ -41,8 +41,9 @@ def crps(members: FloatArray, truth: FloatArray) -> float:
     return float(np.mean(skill - pair_sum / (2 * k * (k - 1))))
 
 
-def unobserved_cells(grid_lat: FloatArray, grid_lon: FloatArray, station_lat: FloatArray, station_lon: FloatArray,
-                     step: float) -> npt.NDArray[np.bool_]:
+def unobserved_cells(
+    grid_lat: FloatArray, grid_lon: FloatArray, station_lat: FloatArray, station_lon: FloatArray, step: float
+) -> npt.NDArray[np.bool_]:
     """Cells ``(ny, nx)`` with no station within one grid step in either direction."""
     lat, lon = np.meshgrid(grid_lat, grid_lon, indexing="ij")
     near = np.zeros(lat.shape, dtype=bool)

@@ -21,8 +21,9 @@ DOWNSAMPLING = 8  # three stride-2 convolutions
 def _layers() -> Any:
     keras = import_keras()
     ops = keras.ops
+    layer: Any = keras.layers.Layer  # Keras is imported at run time, by import_keras
 
-    class Sampling(keras.layers.Layer):
+    class Sampling(layer):
         """z = mu + exp(log_var / 2) * eps, adding beta * KL to the model's loss."""
 
         def __init__(self, beta: float, **kwargs: Any) -> None:
@@ -39,7 +40,7 @@ def _layers() -> Any:
         def get_config(self) -> dict[str, Any]:
             return {**super().get_config(), "beta": self.beta}
 
-    class GaussianLikelihood(keras.layers.Layer):
+    class GaussianLikelihood(layer):
         """Adds the negative log-likelihood of ``x`` under N(g(z), s^2) with a learned log s^2."""
 
         def build(self, input_shape: Any) -> None:
@@ -69,7 +70,9 @@ def build_vae(shape: tuple[int, int], config: VAEConfig) -> tuple[Any, Any]:
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(128, activation="gelu")(x)
     mu = keras.layers.Dense(config.latent, name="mu")(x)
-    log_var = keras.layers.Dense(config.latent, name="log_var", kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(-2.0))(x)
+    log_var = keras.layers.Dense(
+        config.latent, name="log_var", kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(-2.0)
+    )(x)
     z = Sampling(config.beta, name="z")([mu, log_var])
 
     latent = keras.Input(shape=(config.latent,), name="latent")

@@ -46,9 +46,7 @@ def crossed(first: splits.Labels, second: splits.Labels) -> splits.Labels:
     return np.where(first == second, first, splits.EXCLUDED).astype(np.int8)
 
 
-def split_labels(
-    kind: SplitKind, days: npt.ArrayLike, rows: npt.ArrayLike, cols: npt.ArrayLike, spec: SplitSpec
-) -> splits.Labels:
+def split_labels(kind: SplitKind, days: npt.ArrayLike, rows: npt.ArrayLike, cols: npt.ArrayLike, spec: SplitSpec) -> splits.Labels:
     """Labels of every sample for the split ``kind`` (seeded, byte-identical for the same inputs)."""
     if kind == "day":
         return splits.group_split(days, fractions=spec.fractions, seed=spec.seed)
@@ -226,9 +224,7 @@ def build_dataset(lake: Lake, recipe: DownscaleRecipe) -> dict[str, Any]:
     return manifest
 
 
-def _train_batches(
-    lake: Lake, directory: str, shards: list[dict[str, Any]], labels: splits.Labels
-) -> Iterator[npt.NDArray[np.float32]]:
+def _train_batches(lake: Lake, directory: str, shards: list[dict[str, Any]], labels: splits.Labels) -> Iterator[npt.NDArray[np.float32]]:
     start = 0
     for shard in shards:
         chosen = labels[start : start + shard["rows"]] == splits.TRAIN

@@ -77,9 +77,7 @@ class TrainOutcome:
     split_hash: str
 
 
-def test_day_map(
-    test: SplitSet, predicted: npt.NDArray[np.float64], shape: tuple[int, int], lat: list[float], lon: list[float]
-) -> Any:
+def test_day_map(test: SplitSet, predicted: npt.NDArray[np.float64], shape: tuple[int, int], lat: list[float], lon: list[float]) -> Any:
     """Observed, predicted and error (K) of the test day and band with the most samples, as a matplotlib Figure."""
     from matplotlib.figure import Figure
 
@@ -102,9 +100,7 @@ def test_day_map(
     half_lat, half_lon = (lat[1] - lat[0]) / (shape[0] - 1) / 2, (lon[1] - lon[0]) / (shape[1] - 1) / 2
     extent = (lon[0] - half_lon, lon[1] + half_lon, lat[0] - half_lat, lat[1] + half_lat)  # pixel edges
     for ax, (label, grid) in zip(axes, grids.items(), strict=True):
-        image = ax.imshow(
-            grid, origin="lower", extent=extent, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest"
-        )
+        image = ax.imshow(grid, origin="lower", extent=extent, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
         ax.set_title(label)
         ax.set_xlabel("longitude")
     axes[0].set_ylabel("latitude")
@@ -113,9 +109,7 @@ def test_day_map(
     return figure
 
 
-def train(
-    lake: Lake, recipe: DownscaleRecipe, kind: SplitKind | None = None, tracking_uri: str | None = None
-) -> TrainOutcome:
+def train(lake: Lake, recipe: DownscaleRecipe, kind: SplitKind | None = None, tracking_uri: str | None = None) -> TrainOutcome:
     """Train on data set ``recipe.name`` with split ``kind`` (default: the recipe's), score on test, log to MLflow."""
     import mlflow
 

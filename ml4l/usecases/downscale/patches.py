@@ -93,11 +93,7 @@ def extract(
     lst_avg = window_mean(clean)[r, c]
     centre_r, centre_c = r + WINDOW_RADIUS, c + WINDOW_RADIUS
     target = clean[centre_r, centre_c] - lst_avg
-    oracle = (
-        np.full(r.size, np.nan)
-        if truth is None
-        else truth[centre_r, centre_c] - window_mean(np.nan_to_num(truth))[r, c]
-    )
+    oracle = np.full(r.size, np.nan) if truth is None else truth[centre_r, centre_c] - window_mean(np.nan_to_num(truth))[r, c]
     angle_day = 2 * np.pi * day / days_in_year
     angle_time = 2 * np.pi * OVERPASS_HOUR[band] / 24
     n = r.size

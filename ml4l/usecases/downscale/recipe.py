@@ -49,9 +49,7 @@ class SampleSpec(_Strict):
     @model_validator(mode="after")
     def _inside_seed_grid(self) -> SampleSpec:
         if self.row_offset + self.rows > 603 or self.col_offset + self.cols > 409:
-            raise ValueError(
-                f"rows {self.row_offset}+{self.rows} / cols {self.col_offset}+{self.cols} leave the seed's 603 x 409 grid"
-            )
+            raise ValueError(f"rows {self.row_offset}+{self.rows} / cols {self.col_offset}+{self.cols} leave the seed's 603 x 409 grid")
         return self
 
 

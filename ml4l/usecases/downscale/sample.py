@@ -86,11 +86,7 @@ def terrain(seed: int = 2020) -> npt.NDArray[np.int16]:
     sea = lon < coast
     inland = np.clip(lon - coast, 0, None)
     ridge_axis = 35.15 + 0.1 * (lat - 31.5)
-    height = (
-        80
-        + 900 * np.tanh(inland / 0.3) * np.exp(-(((lon - ridge_axis) / 0.35) ** 2))
-        + 250 * (lat < 31.0) * np.tanh(inland / 0.4)
-    )
+    height = 80 + 900 * np.tanh(inland / 0.3) * np.exp(-(((lon - ridge_axis) / 0.35) ** 2)) + 250 * (lat < 31.0) * np.tanh(inland / 0.4)
     height += 2300 * np.exp(-((lat - 33.42) ** 2 + ((lon - 35.85) / 0.8) ** 2) / 0.12**2)
     rift = np.exp(-(((lon - (35.52 + 0.02 * (lat - 31.5))) / 0.07) ** 2))
     height = height * (1 - rift) + rift * np.where((lat > 31.05) & (lat < 31.8), -415.0, -150.0 + 60 * (lat - 31.8))
@@ -153,15 +149,7 @@ def make_truth(spec: SampleSpec) -> SampleTruth:
     for t, day in enumerate(days):
         season = np.sin(2 * np.pi * (day - 105) / 365.25)
         incidence = np.clip(sun_incidence(dem.astype(np.float64), lat, lon, int(day), OVERPASS_HOUR["day"]), 0, None)
-        daytime = (
-            300
-            + 10 * season
-            + weather[t, 0]
-            + 1.2 * (glon - 35)
-            - 1.5 * (glat - 31.5)
-            - (6.5 + 2.5 * season) * h
-            + 20.0 * incidence
-        )
+        daytime = 300 + 10 * season + weather[t, 0] + 1.2 * (glon - 35) - 1.5 * (glat - 31.5) - (6.5 + 2.5 * season) * h + 20.0 * incidence
         night = 283 + 7 * season + weather[t, 1] - 0.8 * (glat - 31.5) - (3.5 - 1.5 * season) * h - 40.0 * hollow
         truth[t] = np.stack([night, daytime, (night + daytime) / 2])
     sea = dem == 0
@@ -180,9 +168,7 @@ def observe(sample: SampleTruth, spec: SampleSpec) -> npt.NDArray[np.float32]:
         observed = sample.truth[t, :2] + rng.normal(0.0, spec.noise_k, size=(2, spec.rows, spec.cols))
         clear = [_clear_sky(rng, sample.sea.shape, fraction) for fraction in (0.2, 0.3)]  # night, day
         land_share = ndimage.uniform_filter(land.astype(np.float64), 15, mode="nearest")
-        coarse = ndimage.uniform_filter(np.nan_to_num(sample.truth[t, :2]), (1, 15, 15), mode="nearest") / np.maximum(
-            land_share, 1e-6
-        )
+        coarse = ndimage.uniform_filter(np.nan_to_num(sample.truth[t, :2]), (1, 15, 15), mode="nearest") / np.maximum(land_share, 1e-6)
         gap_filled = coarse + rng.normal(0.0, 1.5, size=coarse.shape)
         values = np.where(np.stack(clear), observed, gap_filled)
         counts = np.rint(np.stack([values[0], values[1], values.mean(axis=0)]) / LST_SCALE_K)

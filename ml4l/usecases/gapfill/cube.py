@@ -71,9 +71,7 @@ def filled_path(lake: Lake, model: str) -> str:
 # ---- grid and land mask ----
 
 
-def grid_coords(
-    north: float, west: float, rows: int, cols: int
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def grid_coords(north: float, west: float, rows: int, cols: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Cell-centre latitudes (descending) and longitudes (ascending) of a 1/12-degree region."""
     lat = north - RESOLUTION * (np.arange(rows, dtype=np.float64) + 0.5)
     lon = west + RESOLUTION * (np.arange(cols, dtype=np.float64) + 0.5)
@@ -226,8 +224,7 @@ def cube_attrs(kind: str, recipe_json: str) -> dict[str, str]:
 def write_cube(lake: Lake, target: str, ds: xr.Dataset, time_chunk: int) -> str:
     """Write ``ds`` whole at ``target`` (hidden, then swapped in), chunked ``time_chunk`` steps by the full grid."""
     encoding = {
-        name: {"chunks": (time_chunk, *ds[name].shape[1:]) if ds[name].dims[0] == "time" else ds[name].shape}
-        for name in ds.data_vars
+        name: {"chunks": (time_chunk, *ds[name].shape[1:]) if ds[name].dims[0] == "time" else ds[name].shape} for name in ds.data_vars
     }
     with lake.replace_whole(target) as staging:
         ds.to_zarr(staging, mode="w-", zarr_format=3, consolidated=False, encoding=encoding)
@@ -280,9 +277,7 @@ def _regrid_pixels(
     return out
 
 
-def build_from_lake(
-    lake: Lake, north: float, west: float, rows: int, cols: int, recipe_json: str, name: str, time_chunk: int
-) -> str:
+def build_from_lake(lake: Lake, north: float, west: float, rows: int, cols: int, recipe_json: str, name: str, time_chunk: int) -> str:
     """A cube from the lake's own inputs: MODIS LST (K, the pixels that pass the readers' QC filter) and ERA T2m
     (K -> °C, nearest ERA cell), on the 1/12-degree region, averaged over the ESDC's 8-day steps that the ERA store
     covers (LST: the mean of the days observed).

@@ -24,9 +24,7 @@ from ml4l.usecases.gapfill.model import GapFiller
 OBSERVED, FILLED, SEA = 0, 1, -1
 
 
-def fill_steps(
-    cube: Cube, model: GapFiller, steps: slice, radius: int
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int8]]:
+def fill_steps(cube: Cube, model: GapFiller, steps: slice, radius: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int8]]:
     """``lst`` and ``lst_source`` of ``steps``: observed values kept, land gaps predicted from every observed cell."""
     lst, t2m = cube.lst[steps], cube.t2m[steps]
     observed = np.isfinite(lst) & cube.land[None]
@@ -59,9 +57,7 @@ class FillReport:
         }
 
 
-def write_filled(
-    lake: Lake, cube: Cube, model: GapFiller, model_name: str, recipe_json: str, radius: int, time_chunk: int
-) -> FillReport:
+def write_filled(lake: Lake, cube: Cube, model: GapFiller, model_name: str, recipe_json: str, radius: int, time_chunk: int) -> FillReport:
     """Write ``gapfill/<model_name>/lst_filled.zarr``: template, region writes per ``time_chunk`` steps, swap."""
     target = filled_path(lake, model_name)
     shape = cube.shape

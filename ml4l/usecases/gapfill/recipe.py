@@ -31,9 +31,7 @@ class CubeSpec(_Strict):
     rows: int = Field(default=60, ge=8)
     cols: int = Field(default=60, ge=8)
     start: dt.date = dt.date(2019, 1, 1)
-    years: int = Field(
-        default=2, ge=2, description="whole years of 46 eight-day steps each (ESDC: steps restart on 1 January)"
-    )
+    years: int = Field(default=2, ge=2, description="whole years of 46 eight-day steps each (ESDC: steps restart on 1 January)")
     noise_k: float = Field(default=1.0, gt=0, description="standard deviation of the LST noise around the truth, K")
     missing_share: float = Field(default=0.6, ge=0.5, le=0.7, description="mean share of land cells under cloud")
     seed: int = 20190101

@@ -99,9 +99,7 @@ def generate_cube(lake: Lake, recipe: GapfillRecipe) -> dict[str, str]:
     truth = truth_lst(t2m, land_cover[None], elevation[None], phi, doy)
     noisy = truth + spec.noise_k * rng.standard_normal(shape)
 
-    cloud_probability = np.clip(
-        spec.missing_share + 0.1 * np.cos(2 * np.pi * (doy - 15) / 365) + 0.03 * (phi - lat.mean()), 0.05, 0.95
-    )
+    cloud_probability = np.clip(spec.missing_share + 0.1 * np.cos(2 * np.pi * (doy - 15) / 365) + 0.03 * (phi - lat.mean()), 0.05, 0.95)
     cloudy = ndtr(_ar1(_smooth_field(rng, shape, 4.0), 0.5)) < cloud_probability
     observed = ~cloudy & land[None]
     lst = np.where(observed, noisy, np.nan).astype(np.float32)

@@ -146,6 +146,4 @@ def fill(lake: Lake, recipe: GapfillRecipe, cube_path: str) -> FillReport:
     """Fill every land cell of the cube with the recipe's model into ``gapfill/<model>/lst_filled.zarr``."""
     cube = cubes.read_cube(lake, cube_path)
     model = load_model(lake, recipe.fill.model)
-    return write_filled(
-        lake, cube, model, recipe.fill.model, recipe.model_dump_json(), recipe.features.radius, recipe.fill.time_chunk
-    )
+    return write_filled(lake, cube, model, recipe.fill.model, recipe.model_dump_json(), recipe.features.radius, recipe.fill.time_chunk)

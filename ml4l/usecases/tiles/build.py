@@ -119,9 +119,7 @@ class BuildReport:
 
 def _require_local(lake: Lake) -> None:
     if not lake.is_local:
-        raise InputError(
-            lake.root, "the tiles use case needs a local lake: HDF5 (h5py) and the SQLite ledger write local files"
-        )
+        raise InputError(lake.root, "the tiles use case needs a local lake: HDF5 (h5py) and the SQLite ledger write local files")
 
 
 def build(lake: Lake, recipe: TilesRecipe, progress: Progress | None = None) -> BuildReport:
@@ -183,9 +181,7 @@ def tile_grid(features: Sequence[dict[str, Any]], recipe: TilesRecipe) -> TileGr
     return TileGrid.of(bounds[:, 0], bounds[:, 3], recipe.tiles.size_deg, recipe.tiles.pixels, months)
 
 
-def _read_batch(
-    raw: Any, features: Sequence[dict[str, Any]], crs: str, workers: int
-) -> tuple[list[TileRead], dict[str, TileFailure]]:
+def _read_batch(raw: Any, features: Sequence[dict[str, Any]], crs: str, workers: int) -> tuple[list[TileRead], dict[str, TileFailure]]:
     """Read the batch's tiles as parallel Dask tasks (threads: GDAL and NumPy release the GIL)."""
     import dask
 
@@ -196,9 +192,7 @@ def _read_batch(
             return failure
 
     # tasks take the feature's index: Dask would walk a feature dict looking for collections
-    results = dask.compute(
-        *[dask.delayed(attempt)(k) for k in range(len(features))], scheduler="threads", num_workers=workers
-    )
+    results = dask.compute(*[dask.delayed(attempt)(k) for k in range(len(features))], scheduler="threads", num_workers=workers)
     reads = [r for r in results if isinstance(r, TileRead)]
     failures = {r.tile: r for r in results if isinstance(r, TileFailure)}
     return reads, failures
@@ -249,10 +243,7 @@ def tile_groups(features: Sequence[dict[str, Any]]) -> npt.NDArray[np.int64]:
             join(first_of.setdefault(region, i), i)
     for i in range(n):
         overlap = (
-            (bounds[i, 0] < bounds[:, 2])
-            & (bounds[:, 0] < bounds[i, 2])
-            & (bounds[i, 1] < bounds[:, 3])
-            & (bounds[:, 1] < bounds[i, 3])
+            (bounds[i, 0] < bounds[:, 2]) & (bounds[:, 0] < bounds[i, 2]) & (bounds[i, 1] < bounds[:, 3]) & (bounds[:, 1] < bounds[i, 3])
         )
         for j in np.flatnonzero(overlap[i + 1 :]) + i + 1:
             join(i, int(j))
@@ -271,9 +262,7 @@ def assemble(lake: Lake, recipe: TilesRecipe) -> BuildReport:
     check_group_leakage(groups, labels)
     kept = [i for i, t in enumerate(tile_set.ids) if t in done]
     if not kept:
-        raise InputError(
-            paths.raw.geojson, f"no tile is done, so there is no HDF5 to write: see the reasons in {paths.ledger}"
-        )
+        raise InputError(paths.raw.geojson, f"no tile is done, so there is no HDF5 to write: see the reasons in {paths.ledger}")
     ids = [tile_set.ids[i] for i in kept]
     parts = {t: dict(np.load(paths.part(t))) for t in ids}
     kept_labels = labels[kept]
@@ -285,13 +274,9 @@ def assemble(lake: Lake, recipe: TilesRecipe) -> BuildReport:
         "fractions": list(recipe.split.fractions),
         "split_hash": split_digest,
         "groups": int(np.unique(groups).size),
-        **{
-            SPLIT_KEYS[name]: [int(k) for k in np.flatnonzero(kept_labels == label)]
-            for label, name in SPLIT_NAMES.items()
-        },
+        **{SPLIT_KEYS[name]: [int(k) for k in np.flatnonzero(kept_labels == label)] for label, name in SPLIT_NAMES.items()},
         "tile_ids": {
-            SPLIT_KEYS[name]: [t for t, lab in zip(ids, kept_labels, strict=True) if lab == label]
-            for label, name in SPLIT_NAMES.items()
+            SPLIT_KEYS[name]: [t for t, lab in zip(ids, kept_labels, strict=True) if lab == label] for label, name in SPLIT_NAMES.items()
         },
     }
     infos = {}
@@ -303,9 +288,7 @@ def assemble(lake: Lake, recipe: TilesRecipe) -> BuildReport:
     _write_json(lake, paths.merged_tile_info, infos)
     with lake.replace_whole(paths.hdf5) as staging:
         _write_hdf5(staging, ids, tile_set, parts, modalities, recipe, split_digest)
-    return BuildReport(
-        paths.hdf5, paths.band_stats, paths.splits, paths.merged_tile_info, paths.ledger, ledger.counts(), len(ids)
-    )
+    return BuildReport(paths.hdf5, paths.band_stats, paths.splits, paths.merged_tile_info, paths.ledger, ledger.counts(), len(ids))
 
 
 def band_statistics(

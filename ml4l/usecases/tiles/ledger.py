@@ -65,9 +65,7 @@ class Ledger:
     def tiles_in(self, state: str) -> list[str]:
         """The tiles in ``state``, in GeoJSON order."""
         with self._connect() as db:
-            return [
-                row[0] for row in db.execute("SELECT tile_id FROM tiles WHERE state = ? ORDER BY position", (state,))
-            ]
+            return [row[0] for row in db.execute("SELECT tile_id FROM tiles WHERE state = ? ORDER BY position", (state,))]
 
     def attempt(self, tiles: Sequence[str]) -> None:
         """Count one more attempt of each tile."""
@@ -92,7 +90,8 @@ class Ledger:
             changed = 0
             for row in rows:
                 changed += db.execute(
-                    "UPDATE tiles SET state = ?, reason = ?, transient = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE tile_id = ?",
+                    "UPDATE tiles SET state = ?, reason = ?, transient = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+                    "WHERE tile_id = ?",
                     row,
                 ).rowcount
             if changed != len(rows):

@@ -97,9 +97,7 @@ def train_and_evaluate(lake: Lake, recipe: TilesRecipe, tracking_uri: str | None
         import mlflow
 
         log_recipe(recipe)
-        mlflow.log_params(
-            {"model": "ridge", "alpha": alpha, "features": len(names), **{f"rows_{k}": v for k, v in rows.items()}}
-        )
+        mlflow.log_params({"model": "ridge", "alpha": alpha, "features": len(names), **{f"rows_{k}": v for k, v in rows.items()}})
         mlflow.set_tags({"split_hash": splits["split_hash"], "hdf5": paths.hdf5})
         mlflow.log_metrics(metrics | {f"validation_rmse_alpha_{a:g}": s for a, s in scores.items()})
         report.run_id = active.info.run_id

@@ -104,9 +104,7 @@ def era_statistics(lake: Lake, lat: F64, lon: F64, months: list[Month]) -> F32:
     """``(tiles, 3)`` mean, min and max of hourly t2m over each tile's month at the ERA cell nearest its centre."""
 
     era_grid, times = store_period(lake.era_timevar)
-    cells, _ = nearest(
-        era_grid, np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64), engine="balltree"
-    )
+    cells, _ = nearest(era_grid, np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64), engine="balltree")
     out = np.full((len(months), len(ERA_BANDS)), np.nan, dtype=np.float32)
     month_of_hour = times.strftime("%Y-%m")
     t2m = zarr.open_array(f"{lake.era_timevar}/t2m", mode="r")
@@ -196,9 +194,7 @@ class _RegularLookup:
         col = np.rint((self.lon - self.lon0) / self.step)
         off_grid = np.abs(self.lat0 - row * self.step - self.lat) + np.abs(self.lon0 + col * self.step - self.lon)
         if off_grid.max() > 1e-6 * self.step + 1e-9:
-            raise InputError(
-                source, "pixels are not on a regular lat-lon grid (the tiles use case reads the seed's aquaDay form)"
-            )
+            raise InputError(source, "pixels are not on a regular lat-lon grid (the tiles use case reads the seed's aquaDay form)")
         self.columns = round(360.0 / self.step)
         self.grid = np.full((int(row.max()) + 1, self.columns), -1, dtype=np.int64)
         self.grid[row.astype(np.int64), col.astype(np.int64) % self.columns] = np.arange(self.lat.size)

@@ -27,9 +27,7 @@ class Modality(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
     bands: tuple[str, ...] = Field(min_length=1)
     valid_range: tuple[float, float]
-    missing_share: float = Field(
-        0.0, ge=0.0, lt=1.0, description="share of tiles where the modality is missing (no data)"
-    )
+    missing_share: float = Field(0.0, ge=0.0, lt=1.0, description="share of tiles where the modality is missing (no data)")
 
     @model_validator(mode="after")
     def _range_ordered(self) -> Modality:
@@ -54,9 +52,7 @@ class TileSpec(_Strict):
     regions: int = Field(32, ge=3)
     size_deg: float = Field(1.0, gt=0, le=5, description="tile edge, degrees")
     pixels: int = Field(16, ge=4, le=256, description="tile edge, pixels")
-    spread_deg: float = Field(
-        1.5, ge=0, description="tile centres lie within this many degrees of their region's centre"
-    )
+    spread_deg: float = Field(1.5, ge=0, description="tile centres lie within this many degrees of their region's centre")
     lat_limit: float = Field(60.0, gt=0, le=70, description="region centres within |lat| < lat_limit")
 
 

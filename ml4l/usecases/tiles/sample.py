@@ -90,9 +90,7 @@ def _region_centres(earth: SyntheticEarth, recipe: TilesRecipe, rng: np.random.G
     return np.asarray(found[: spec.regions])
 
 
-def stack_bands(
-    earth: SyntheticEarth, recipe: TilesRecipe, grid: TileGrid, rng: np.random.Generator
-) -> dict[str, npt.NDArray[np.float32]]:
+def stack_bands(earth: SyntheticEarth, recipe: TilesRecipe, grid: TileGrid, rng: np.random.Generator) -> dict[str, npt.NDArray[np.float32]]:
     """Every default modality's bands at every tile pixel, ``name -> (tiles, bands, pixels, pixels)``."""
     n, p = grid.lat.shape
     lat = np.broadcast_to(grid.lat[:, :, None], (n, p, p)).ravel()
@@ -153,9 +151,7 @@ def generate(lake: Lake, recipe: TilesRecipe) -> SampleReport:
     bands = stack_bands(earth, recipe, grid, rng)
     unknown = [m.name for m in recipe.modalities if m.name not in bands or bands[m.name].shape[1] != len(m.bands)]
     if unknown:
-        raise ValueError(
-            f"the sample makes {', '.join(f'{k} ({v.shape[1]} bands)' for k, v in bands.items())}, not {unknown}"
-        )
+        raise ValueError(f"the sample makes {', '.join(f'{k} ({v.shape[1]} bands)' for k, v in bands.items())}, not {unknown}")
     missing_modality = {m.name: rng.random(spec.count) < m.missing_share for m in recipe.modalities}
     ids = [f"tile_{i:05d}" for i in range(spec.count)]
     damaged = rng.choice(spec.count, recipe.defects.total, replace=False)
@@ -181,9 +177,7 @@ def generate(lake: Lake, recipe: TilesRecipe) -> SampleReport:
         for i, tile in enumerate(ids):
             bounds = (float(west[i]), float(north[i] - spec.size_deg), float(west[i] + spec.size_deg), float(north[i]))
             features.append(_feature(tile, bounds, int(region[i]), dates[i], tile_months[i]))
-            stack = np.concatenate(
-                [np.where(missing_modality[m.name][i], np.nan, bands[m.name][i]) for m in recipe.modalities]
-            )
+            stack = np.concatenate([np.where(missing_modality[m.name][i], np.nan, bands[m.name][i]) for m in recipe.modalities])
             info = {
                 "tile_id": tile,
                 "crs": CRS,
@@ -204,17 +198,13 @@ def generate(lake: Lake, recipe: TilesRecipe) -> SampleReport:
             "features": features,
         }
         Path(raw.geojson).write_text(json.dumps(collection, indent=1))
-        pd.DataFrame({"tile_id": ids, "lst_noise_free": noise_free, "observed_pixels": observed_pixels}).to_parquet(
-            raw.truth, index=False
-        )
+        pd.DataFrame({"tile_id": ids, "lst_noise_free": noise_free, "observed_pixels": observed_pixels}).to_parquet(raw.truth, index=False)
     if lake.fs.exists(tiles_lake.product()):
         lake.fs.rm(tiles_lake.product(), recursive=True)
     return SampleReport(tiles_lake.raw.geojson, spec.count, defects, platform_name(lake, platform), months)
 
 
-def _feature(
-    tile: str, bounds: tuple[float, float, float, float], region: int, date: str, month: Month
-) -> dict[str, Any]:
+def _feature(tile: str, bounds: tuple[float, float, float, float], region: int, date: str, month: Month) -> dict[str, Any]:
     w, s, e, n = bounds
     ring = [[w, n], [e, n], [e, s], [w, s], [w, n]]
     return {

@@ -126,3 +126,13 @@ def test_corrupt_message_names_file_message_offset_and_key() -> None:
     with pytest.raises(GribError, match=r"era5-levels-corrupted\.grib: message 1 at byte 0: totalLength: cannot be framed") as caught:
         ml4l.read_grib(REAL / "era5-levels-corrupted.grib")
     assert (caught.value.number, caught.value.offset, caught.value.key) == (1, 0, "totalLength")
+
+
+def test_a_directory_or_a_missing_path_gets_its_own_message(tmp_path) -> None:
+    from ml4l import read_grib
+    from ml4l.errors import InputError
+
+    with pytest.raises(InputError, match="is a directory, not a GRIB file"):
+        read_grib(tmp_path)
+    with pytest.raises(InputError, match="file not found"):
+        read_grib(tmp_path / "absent.grib")

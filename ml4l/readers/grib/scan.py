@@ -114,8 +114,12 @@ def scan(path: PathLike) -> Scan:
         A message cannot be framed or its grid cannot be read exactly.
     """
     source = str(path)
+    if os.path.isdir(source):
+        raise InputError(source, "is a directory, not a GRIB file")
     if not os.path.isfile(source):
         raise InputError(source, "file not found")
+    if not os.access(source, os.R_OK):
+        raise InputError(source, "cannot read the file: permission denied")
     size = os.path.getsize(source)
     if size == 0:
         raise InputError(source, "empty file: no GRIB message")

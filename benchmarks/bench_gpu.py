@@ -3,7 +3,7 @@
 - **join**: nearest N320 cell of one 1/30-degree MODIS hour, ``ml4l.nearest``'s grid walk
   on the CPU (Numba) and as a CUDA kernel (CuPy); FAISS flat on the GPU beside FAISS on
   the CPU when ``faiss`` has GPU support; the share of pixels given the same cell.
-- **baseline**: the linear baseline's least squares, ``ml4l.train.least_squares`` (NumPy,
+- **baseline**: the linear baseline's least squares, ``ml4l.usecases.lst.train.least_squares`` (NumPy,
   float64 normal equations) against cuML's ``LinearRegression`` when cuML is installed, else
   the same normal equations in CuPy; the largest coefficient difference.
 - **Keras**: one epoch of seed 000's MLP on ``--rows`` rows, TensorFlow on the CPU and on the
@@ -34,7 +34,7 @@ import numpy as np
 rows, features, device = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 import keras
 from ml4l.config import TrainConfig
-from ml4l.train import build_model
+from ml4l.usecases.lst.train import build_model
 rng = np.random.default_rng(0)
 x = rng.normal(size=(rows, features)).astype(np.float32)
 y = (x @ rng.normal(size=features) + rng.normal(size=rows)).astype(np.float32)
@@ -118,7 +118,7 @@ def join(pixels_per_degree: int) -> None:
 def baseline(rows: int, features: int) -> None:
     import cupy as cp
 
-    from ml4l.train import least_squares
+    from ml4l.usecases.lst.train import least_squares
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, features)).astype(np.float32)

@@ -32,7 +32,7 @@ from ml4l.config import Period, Recipe, SampleConfig
 from ml4l.era_store import create_timevar_store, ingest_month
 from ml4l.lake import Lake
 from ml4l.readers.grib import decode, scan
-from ml4l.sample import SampleWriter
+from ml4l.usecases.lst.sample import SampleWriter
 
 MONTH = "2019-01"
 

@@ -34,7 +34,7 @@ from ml4l.geo import haversine_km
 from ml4l.grids import Grid, grid
 from ml4l.join import reduce_pixels
 from ml4l.nearest import nearest
-from ml4l.sample import ModisGrid, hours_since_epoch
+from ml4l.usecases.lst.sample import ModisGrid, hours_since_epoch
 from ml4l.synthetic import SyntheticEarth
 
 DAY = pd.Timestamp("2019-01-15")

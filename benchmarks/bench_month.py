@@ -3,7 +3,7 @@
 The inputs are the ``full`` recipe's (N320 hourly GRIB of seed 000's 15 variables,
 daily 1/30-degree MODIS GeoTIFFs of 5400 x 10800), with ``period.days`` set by
 ``--days``; they are generated day by day on every core
-(:func:`ml4l.sample.write_month_in_parallel`) and kept with the lake (``--lake``),
+(:func:`ml4l.usecases.lst.sample.write_month_in_parallel`) and kept with the lake (``--lake``),
 so a second run reuses them. Then, each stage in a fresh process so that its peak
 RSS is its own:
 
@@ -82,7 +82,7 @@ def run_stage(stage: str, recipe_path: str, lake_root: str, month: str, epochs: 
     lake = Lake(lake_root)
     hours = len(recipe.period.hours_of(month))
     if stage == "generate":
-        from ml4l.sample import write_month_in_parallel
+        from ml4l.usecases.lst.sample import write_month_in_parallel
 
         constants = not (Path(lake_root) / "raw").exists() or month == MONTHS[0]
         write_month_in_parallel(recipe, lake, month, constants=constants, progress=lambda done: print(f"  generated {done}", flush=True))
@@ -132,7 +132,7 @@ def run_stage(stage: str, recipe_path: str, lake_root: str, month: str, epochs: 
         assert outcome.success, outcome.summary()
         return len(table) / 1e6, "M rows"
     if stage == "dataset":
-        from ml4l.dataset import build_ml_ready
+        from ml4l.usecases.lst.dataset import build_ml_ready
 
         assert recipe.split is not None, "the recipe has no split"
         built = build_ml_ready(lake, recipe.split)
@@ -140,7 +140,7 @@ def run_stage(stage: str, recipe_path: str, lake_root: str, month: str, epochs: 
     if stage == "train":
         import dataclasses
 
-        from ml4l.train import train_and_log
+        from ml4l.usecases.lst.train import train_and_log
 
         assert recipe.train is not None
         config = dataclasses.replace(recipe.train, epochs=epochs, patience=epochs)

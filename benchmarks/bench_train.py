@@ -4,7 +4,7 @@ A random ML-ready train split of ``--shards`` row groups of 65,536 rows by
 ``--features`` float32 features is written to a temporary lake. Seed 000's MLP
 (4 ReLU layers of n_features/2, Adam, batch ``--batch-size``) then trains one epoch
 at a time, ``--repeats`` times per path after a warm-up epoch, fed either from
-arrays in memory (greedy) or through ``ml4l.train.stream_split`` shard by shard
+arrays in memory (greedy) or through ``ml4l.usecases.lst.train.stream_split`` shard by shard
 (streaming, shuffle buffer of one shard). Medians are printed with their ratio.
 
     .venv/bin/python -m benchmarks.bench_train
@@ -20,9 +20,9 @@ import time
 import numpy as np
 
 from ml4l.config import TrainConfig
-from ml4l.dataset import SHARD_ROWS, TARGET, read_split
+from ml4l.usecases.lst.dataset import SHARD_ROWS, TARGET, read_split
 from ml4l.lake import Lake
-from ml4l.train import build_model, stream_split
+from ml4l.usecases.lst.train import build_model, stream_split
 from tests.corpus import write_random_ml_ready
 
 

@@ -6,7 +6,7 @@ from prefect.blocks.core import Block
 from pydantic import Field
 
 from ml4l.lake import Lake
-from ml4l.train import tracking_uri
+from ml4l.usecases.lst.train import tracking_uri
 
 
 class MLflowTracking(Block):

@@ -126,7 +126,7 @@ def _run_monthly(args: argparse.Namespace) -> Any:
 
 def _run_status(args: argparse.Namespace) -> Any:
     from blocks.lake import resolve_lake
-    from ml4l import status
+    from ml4l.usecases.lst import status
     from ml4l.quality import quarantined
 
     lake = resolve_lake(args.lake_root, args.lake_block).require()

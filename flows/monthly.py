@@ -37,10 +37,10 @@ from flows.common import MonthParameter, data_docs_refreshed, one_cluster
 from flows.ingest import ingest_flow
 from flows.join import join_flow
 from flows.predict import predict_flow
-from ml4l import status
+from ml4l.usecases.lst import status
 from ml4l.config import check_month
 from ml4l.lake import Lake
-from ml4l.train import champion_version
+from ml4l.usecases.lst.train import champion_version
 from ml4l.types import Month
 
 MONTHLY_DEPLOYMENT = "ml4l-monthly/monthly"

@@ -9,7 +9,7 @@ from prefect import flow
 from blocks.lake import resolve_lake
 from blocks.mlflow import resolve_tracking
 from flows.common import MonthParameter, NameParameter, months_of, settle
-from ml4l.train import CHAMPION
+from ml4l.usecases.lst.train import CHAMPION
 from tasks.train import predict_month
 
 

@@ -245,7 +245,7 @@ def day_moments(
     """The moments per (hour, cell) of ``day``'s pixels in the hours of ``month``, with the features; ``None``: no file.
 
     ``pixel_values`` replaces the LST of the matched pixels, e.g. by the synthetic truth
-    (:mod:`ml4l.oracle`): the pixels, hours and cells stay those of the join.
+    (:mod:`ml4l.usecases.lst.oracle`): the pixels, hours and cells stay those of the join.
     """
     counts = JoinCounts()
     hours = _store_hours(lake, month)

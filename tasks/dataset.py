@@ -7,7 +7,7 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
-from ml4l import dataset
+from ml4l.usecases.lst import dataset
 from ml4l.config import RecipeError, load_recipe
 from ml4l.lake import Lake, retry_io
 from tasks.quality import gate

@@ -6,7 +6,7 @@ from prefect import task
 
 from ml4l.config import load_recipe
 from ml4l.lake import Lake
-from ml4l.sample import SampleWriter
+from ml4l.usecases.lst.sample import SampleWriter
 from ml4l.types import Month
 from tasks.retry import IO_TASK_OPTIONS
 

@@ -8,7 +8,7 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 
-from ml4l import predict, train
+from ml4l.usecases.lst import predict, train
 from ml4l.config import load_recipe
 from ml4l.lake import Lake
 from ml4l.types import Month

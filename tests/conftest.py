@@ -14,7 +14,7 @@ from ml4l.config import Recipe, load_recipe
 from ml4l.era_store import create_timevar_store, ingest_constants, ingest_month
 from ml4l.join import join_month, read_joined
 from ml4l.lake import Lake
-from ml4l.sample import generate
+from ml4l.usecases.lst.sample import generate
 
 TINY = {
     "name": "tiny",

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import xarray as xr
 
 from ml4l.config import JoinConfig
-from ml4l.dataset import SHARD_ROWS, TARGET
+from ml4l.usecases.lst.dataset import SHARD_ROWS, TARGET
 from ml4l.join import join_month, read_joined
 from ml4l.lake import Lake
 

@@ -37,7 +37,7 @@ def _run(script: str, *args: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("module", ["ml4l", "ml4l.train", "ml4l.era_store", "ml4l.quality", "ml4l.predict"])
+@pytest.mark.parametrize("module", ["ml4l", "ml4l.usecases.lst.train", "ml4l.era_store", "ml4l.quality", "ml4l.usecases.lst.predict"])
 def test_import_changes_no_environment_variable_and_no_warnings_filter(module: str) -> None:
     loaded = _run(_LOADED.format(module=module))
     assert json.loads(_run(_PROBE.format(module=module), loaded)) == {"environ": [], "filters": []}

@@ -10,7 +10,7 @@ import pytest
 
 from ml4l import quality
 from ml4l.config import Recipe
-from ml4l.dataset import (
+from ml4l.usecases.lst.dataset import (
     DELTA_COLUMNS,
     SplitConfig,
     build_ml_ready,

@@ -17,7 +17,7 @@ from ml4l.errors import InputError
 from ml4l.readers.grib import write_fields
 from ml4l.grids import grid
 from ml4l.lake import Lake
-from ml4l.sample import SampleWriter
+from ml4l.usecases.lst.sample import SampleWriter
 from ml4l.variables import CONSTANT, GROUPS, TIME_VARIABLE
 from corpus import append_first_message, rewrite
 

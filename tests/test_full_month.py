@@ -100,7 +100,7 @@ def test_month_written_in_parallel_is_the_month_written_in_one_process(tmp_path,
 
     from ml4l.config import Period
     from ml4l.readers.modis import read_modis
-    from ml4l.sample import SampleWriter, write_month_in_parallel
+    from ml4l.usecases.lst.sample import SampleWriter, write_month_in_parallel
 
     recipe = dataclasses.replace(tiny_recipe, period=Period("2019-01", "2019-01", days=2))  # two days: parts concatenated
     one, many = Lake.at(str(tmp_path / "one")), Lake.at(str(tmp_path / "many"))

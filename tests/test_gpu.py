@@ -30,7 +30,7 @@ def test_grid_walk_on_the_gpu_finds_the_cpus_cells() -> None:
 def test_least_squares_on_the_gpu_solves_the_cpus_problem() -> None:
     import cupy as cp
 
-    from ml4l.train import least_squares
+    from ml4l.usecases.lst.train import least_squares
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(20_000, 9)).astype(np.float32)
@@ -49,7 +49,7 @@ def test_keras_mlp_predicts_the_same_on_gpu_and_cpu() -> None:
     if not tf.config.list_physical_devices("GPU"):
         pytest.skip("TensorFlow sees no GPU")
     from ml4l.config import TrainConfig
-    from ml4l.train import build_model
+    from ml4l.usecases.lst.train import build_model
 
     tf.config.experimental.enable_tensor_float_32_execution(False)  # TF32 would round the GPU's products to 10 bits
     model = build_model(20, TrainConfig(linear_anchor=False))

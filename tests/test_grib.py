@@ -319,12 +319,12 @@ def cds_recipe(grid_name: str, months: tuple[str, str], split: bool) -> dict[str
 def test_cds_form_months_run_through_ingest_join_dataset_and_training(tmp_path) -> None:
     """Three one-day months of padded regular lat-lon GRIB (the CDS form, at 2 degrees to keep it quick)."""
     from ml4l.config import recipe_from_dict
-    from ml4l.dataset import build_ml_ready, read_split
+    from ml4l.usecases.lst.dataset import build_ml_ready, read_split
     from ml4l.era_store import create_timevar_store, ingest_constants, ingest_month
     from ml4l.join import join_month, read_joined
     from ml4l.lake import Lake
-    from ml4l.sample import generate
-    from ml4l.train import train_and_log
+    from ml4l.usecases.lst.sample import generate
+    from ml4l.usecases.lst.train import train_and_log
 
     recipe = recipe_from_dict(cds_recipe("LL2", ("2019-01", "2019-03"), split=True))
     lake = Lake.at(str(tmp_path / "lake"))
@@ -352,7 +352,7 @@ def test_cds_quarter_degree_month_through_ingest_and_join(tmp_path) -> None:
     from ml4l.era_store import create_timevar_store, ingest_constants, ingest_month, store_period
     from ml4l.join import join_month, read_joined
     from ml4l.lake import Lake
-    from ml4l.sample import generate
+    from ml4l.usecases.lst.sample import generate
 
     recipe = recipe_from_dict(cds_recipe("LL0.25", ("2019-01", "2019-01"), split=False))
     lake = Lake.at(str(tmp_path / "lake"))

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from ml4l import status
+from ml4l.usecases.lst import status
 from ml4l.config import Recipe
 from ml4l.era_store import complete_months
 from ml4l.join import join_month, read_joined, table_path

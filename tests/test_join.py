@@ -18,7 +18,7 @@ from ml4l.join import FEATURE_COLUMNS, join_month, joined_schema, month_days, mo
 from ml4l.lake import Lake
 from ml4l.nearest import nearest
 from ml4l.grids import grid
-from ml4l.sample import ModisDay, ModisGrid, write_modis_geotiff
+from ml4l.usecases.lst.sample import ModisDay, ModisGrid, write_modis_geotiff
 
 MONTH = "2019-02"
 

@@ -15,14 +15,14 @@ from rasterio.transform import from_origin
 
 from ml4l import read_modis
 from ml4l.config import Recipe
-from ml4l.dataset import SplitConfig, build_ml_ready, read_split
+from ml4l.usecases.lst.dataset import SplitConfig, build_ml_ready, read_split
 from ml4l.era_store import create_timevar_store, ingest_constants, ingest_month
 from ml4l.errors import InputError
 from ml4l.join import join_month
 from ml4l.lake import Lake
 from ml4l.readers.modis import hours_after_midnight
 from ml4l.readers.modis.folder import combine, read_day, scan_folder
-from ml4l.sample import ModisDay, ModisGrid, SampleWriter, generate, modis_tile_name, write_modis_geotiff
+from ml4l.usecases.lst.sample import ModisDay, ModisGrid, SampleWriter, generate, modis_tile_name, write_modis_geotiff
 
 DAY = "2019-01-01"
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from corpus import assert_equals_uninterrupted
-from ml4l import status
+from ml4l.usecases.lst import status
 from ml4l.config import Recipe
 from ml4l.lake import Lake
 

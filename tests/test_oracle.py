@@ -10,7 +10,7 @@ import pytest
 from ml4l.config import Recipe
 from ml4l.join import read_joined
 from ml4l.lake import Lake
-from ml4l.oracle import ORACLE, oracle_rows
+from ml4l.usecases.lst.oracle import ORACLE, oracle_rows
 from ml4l.synthetic import SENSOR_NOISE_K
 
 

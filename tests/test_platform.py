@@ -23,7 +23,7 @@ import pytest
 from corpus import assert_equals_uninterrupted
 from deployments.local_platform import HEARTBEAT_AUTOMATION, HEARTBEAT_GRACE, QUARANTINE_AUTOMATION, Platform
 from flows.monthly import MONTHLY_DEPLOYMENT, child_runs
-from ml4l import status
+from ml4l.usecases.lst import status
 from ml4l.config import Recipe
 from ml4l.join import read_joined
 from ml4l.lake import Lake
@@ -397,8 +397,8 @@ def test_mlflow_ui_shows_the_run_its_metrics_model_and_plots(joined_lake: Lake, 
     import urllib.request
 
     from ml4l.config import SplitConfig, TrainConfig
-    from ml4l.dataset import build_ml_ready
-    from ml4l.train import train_and_log
+    from ml4l.usecases.lst.dataset import build_ml_ready
+    from ml4l.usecases.lst.train import train_and_log
 
     build_ml_ready(joined_lake, SplitConfig(train=("2019-01", "2019-01"), validation=("2018-12", "2018-12"), test=("2019-02", "2019-02")))
     trained = train_and_log(joined_lake, config=TrainConfig(epochs=2, batch_size=256), model_name="ui-check")

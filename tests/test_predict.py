@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 
 from ml4l.config import SplitConfig
-from ml4l.dataset import TARGET, build_ml_ready, read_normalisation, read_split, with_deltas
+from ml4l.usecases.lst.dataset import TARGET, build_ml_ready, read_normalisation, read_split, with_deltas
 from ml4l.errors import InputError
-from ml4l.evaluation import error_metrics
+from ml4l.usecases.lst.evaluation import error_metrics
 from ml4l.join import read_joined
 from ml4l.lake import Lake
-from ml4l.predict import predict_month, prediction_path, read_predictions
-from ml4l.train import CHAMPION, TrainConfig, train_and_log
+from ml4l.usecases.lst.predict import predict_month, prediction_path, read_predictions
+from ml4l.usecases.lst.train import CHAMPION, TrainConfig, train_and_log
 
 
 def test_champion_predictions_reproduce_the_test_metrics(joined_lake: Lake) -> None:

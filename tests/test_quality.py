@@ -15,7 +15,7 @@ from ml4l.config import Recipe
 from ml4l.join import join_month, month_path, read_joined
 from ml4l.lake import Lake
 from ml4l.readers.modis import read_modis
-from ml4l.sample import ModisDay, ModisGrid, write_modis_geotiff
+from ml4l.usecases.lst.sample import ModisDay, ModisGrid, write_modis_geotiff
 
 MONTH = "2019-01"
 DAY = "2019-01-01"

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from ml4l.config import Recipe, SplitConfig
-from ml4l.dataset import TARGET, build_ml_ready, read_normalisation, read_split, with_deltas
+from ml4l.usecases.lst.dataset import TARGET, build_ml_ready, read_normalisation, read_split, with_deltas
 from ml4l.join import read_joined
 from ml4l.lake import Lake
 from ml4l.ml.metrics import gap_closed
-from ml4l.train import CHAMPION, TEST_SPLIT_TAG, TrainConfig, train_and_log
+from ml4l.usecases.lst.train import CHAMPION, TEST_SPLIT_TAG, TrainConfig, train_and_log
 
 SPLIT = SplitConfig(train=("2019-01", "2019-01"), validation=("2018-12", "2018-12"), test=("2019-02", "2019-02"))
 

@@ -14,7 +14,7 @@ import pytest
 
 from corpus import FaultInjector, assert_no_debris, december_from_january, lake_files, lake_outputs
 from ml4l.config import RecipeError, SplitConfig, load_recipe
-from ml4l.dataset import build_ml_ready, read_normalisation
+from ml4l.usecases.lst.dataset import build_ml_ready, read_normalisation
 from ml4l.errors import InputError
 from ml4l.join import join_month, month_path, sweep_month
 from ml4l.lake import Lake, RetryPolicy, find_debris, is_transient, retry_io

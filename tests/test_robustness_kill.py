@@ -8,7 +8,7 @@ import pytest
 
 from corpus import assert_no_debris, lake_outputs, run_killed
 from ml4l.config import SplitConfig, load_recipe
-from ml4l.dataset import build_ml_ready
+from ml4l.usecases.lst.dataset import build_ml_ready
 from ml4l.join import join_month
 from ml4l.lake import Lake, find_debris
 
@@ -26,7 +26,7 @@ def test_a_killed_stage_reruns_to_the_uninterrupted_outputs_and_leaves_no_debris
     before = lake_outputs(joined_lake)
     join = (f"from ml4l.config import load_recipe; from ml4l.join import join_month; from ml4l.lake import Lake\n"
             f"join_month(Lake({joined_lake.root!r}), '2019-01', load_recipe({str(tiny_recipe_path)!r}).join)")
-    dataset = (f"from ml4l.config import SplitConfig; from ml4l.dataset import build_ml_ready; from ml4l.lake import Lake\n"
+    dataset = (f"from ml4l.config import SplitConfig; from ml4l.usecases.lst.dataset import build_ml_ready; from ml4l.lake import Lake\n"
                f"build_ml_ready(Lake({joined_lake.root!r}), SplitConfig(train=('2019-01', '2019-01'), validation=('2018-12', '2018-12'), "
                f"test=('2019-02', '2019-02')))")
     for stage, code, watched in (("join", join, joined_lake.path("joined")), ("dataset", dataset, joined_lake.path("ml"))):
@@ -51,7 +51,7 @@ def test_mlflow_runs_left_running_by_a_dead_process_are_marked_killed(tmp_path: 
     import mlflow
 
     from ml4l.ml.tracking import tracking_uri
-    from ml4l.train import CLAIM_TAG, kill_dead_runs
+    from ml4l.usecases.lst.train import CLAIM_TAG, kill_dead_runs
 
     lake = Lake.at(str(tmp_path))
     (tmp_path / "ml").mkdir()

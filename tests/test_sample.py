@@ -8,7 +8,7 @@ import xarray as xr
 
 from ml4l.config import Recipe
 from ml4l.lake import Lake
-from ml4l.sample import ModisGrid, hours_since_epoch
+from ml4l.usecases.lst.sample import ModisGrid, hours_since_epoch
 from ml4l.synthetic import SyntheticEarth
 
 

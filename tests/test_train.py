@@ -13,11 +13,11 @@ import pytest
 
 from corpus import write_random_ml_ready
 from ml4l.config import SplitConfig
-from ml4l.dataset import TARGET, build_ml_ready, read_normalisation, read_split, shard_count, with_deltas
-from ml4l.evaluation import error_metrics
+from ml4l.usecases.lst.dataset import TARGET, build_ml_ready, read_normalisation, read_split, shard_count, with_deltas
+from ml4l.usecases.lst.evaluation import error_metrics
 from ml4l.join import read_joined
 from ml4l.lake import Lake
-from ml4l.train import CHAMPION, TrainConfig, least_squares, stream_split, train_and_log
+from ml4l.usecases.lst.train import CHAMPION, TrainConfig, least_squares, stream_split, train_and_log
 
 NAMED = ["test_mae", "test_rmse", "test_bias", "baseline_skt_test_mae", "baseline_skt_test_rmse",
          "baseline_linear_test_mae", "baseline_linear_test_rmse"]
@@ -102,8 +102,8 @@ _MEMORY_PROBE = textwrap.dedent(
     import json, sys
     import numpy as np
     from ml4l.lake import Lake
-    from ml4l.train import TrainConfig, build_model, stream_split
-    from ml4l.dataset import read_split, read_normalisation
+    from ml4l.usecases.lst.train import TrainConfig, build_model, stream_split
+    from ml4l.usecases.lst.dataset import read_split, read_normalisation
     lake, mode, name = Lake(sys.argv[1]), sys.argv[2], sys.argv[3]
     features = read_normalisation(lake, name)["features"]
     model = build_model(len(features), TrainConfig(layers=2, width=16, linear_anchor=False))
@@ -142,8 +142,8 @@ def test_streaming_memory_does_not_grow_with_the_data(tmp_path: Path) -> None:
 
 
 def test_block_shuffle_is_seeded_and_keeps_rows_whole(tmp_path: Path) -> None:
-    from ml4l.dataset import SHARD_ROWS
-    from ml4l.train import prefetched, shuffled_batches
+    from ml4l.usecases.lst.dataset import SHARD_ROWS
+    from ml4l.usecases.lst.train import prefetched, shuffled_batches
 
     lake = Lake(str(tmp_path / "lake"))
     write_random_ml_ready(lake, "blocks", shards=3, features=4)
@@ -166,7 +166,7 @@ def test_block_shuffle_is_seeded_and_keeps_rows_whole(tmp_path: Path) -> None:
 
 
 def test_prefetch_raises_the_producers_error() -> None:
-    from ml4l.train import prefetched
+    from ml4l.usecases.lst.train import prefetched
 
     def failing():
         yield 1

@@ -7,10 +7,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ml4l.config import SplitConfig
-from ml4l.dataset import TARGET, build_ml_ready
+from ml4l.usecases.lst.dataset import TARGET, build_ml_ready
 from ml4l.lake import Lake
 from ml4l.ml.trainer import FitConfig, fit, mlp
-from ml4l.train import TrainConfig, train_and_log
+from ml4l.usecases.lst.train import TrainConfig, train_and_log
 
 
 def _shuffle_test_labels(lake: Lake, seed: int) -> None:

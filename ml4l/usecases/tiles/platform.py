@@ -28,9 +28,9 @@ from ml4l.lake import Lake
 from ml4l.nearest import nearest
 from ml4l.readers.modis import hours_after_midnight
 from ml4l.readers.modis.folder import ModisFolder, read_day, scan_folder
-from ml4l.sample import SampleWriter, hours_since_epoch
 from ml4l.synthetic import SENSOR_NOISE_K, SyntheticEarth
 from ml4l.types import Month
+from ml4l.usecases.lst.sample import SampleWriter, hours_since_epoch
 from ml4l.usecases.tiles.layout import platform_lake
 from ml4l.usecases.tiles.recipe import PlatformSpec
 

@@ -174,7 +174,7 @@ class SampleWriter:
         return target
 
     def record(self) -> str:
-        """Write :attr:`~ml4l.lake.Lake.sample_record`: the synthetic Earth behind the MODIS files, for :mod:`ml4l.oracle`."""
+        """Write :attr:`~ml4l.lake.Lake.sample_record`: the synthetic Earth behind the MODIS files, for :mod:`ml4l.usecases.lst.oracle`."""
         target = self.lake.sample_record
         text = json.dumps(
             {"generator": "ml4l.synthetic.SyntheticEarth", "seed": self.recipe.sample.seed, "sensor_noise_k": SENSOR_NOISE_K}, indent=2

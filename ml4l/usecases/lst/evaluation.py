@@ -38,7 +38,7 @@ def named_metrics(frame: pd.DataFrame) -> dict[str, float]:
     """The run's named test metrics from an evaluation frame, under the names of :mod:`ml4l.ml.metrics`.
 
     ``frame`` has ``observed``, ``predicted``, ``skt`` and ``linear`` (K), and optionally
-    ``oracle`` (the noise-free truth of a synthetic lake, :mod:`ml4l.oracle`) and ``category``.
+    ``oracle`` (the noise-free truth of a synthetic lake, :mod:`ml4l.usecases.lst.oracle`) and ``category``.
     Gives ``test_{mae,mse,rmse,bias}``, the same for ``baseline_skt_test_*`` and
     ``baseline_linear_test_*``, with an oracle ``oracle_test_*`` and ``gap_closed`` on the MAE,
     and per category ``test_<category>_{mae,rmse,bias,rows}``.

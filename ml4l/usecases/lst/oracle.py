@@ -1,6 +1,6 @@
 """The oracle of a synthetic lake: the LST truth without sensor noise, averaged over the pixels the join averaged.
 
-:class:`~ml4l.sample.SampleWriter` records in :attr:`~ml4l.lake.Lake.sample_record` which
+:class:`~ml4l.usecases.lst.sample.SampleWriter` records in :attr:`~ml4l.lake.Lake.sample_record` which
 :class:`~ml4l.synthetic.SyntheticEarth` made the raw MODIS files. For each (hour, cell) row of a
 joined month, the oracle is the mean of that Earth's noise-free LST (``SyntheticEarth.lst`` with
 no noise generator, at each pixel's overpass time) over exactly the pixels the join averaged into
@@ -20,9 +20,9 @@ import pandas as pd
 from ml4l.config import JoinConfig
 from ml4l.join import day_moments, merge_moments, month_days, read_joined
 from ml4l.lake import Lake
-from ml4l.sample import hours_since_epoch
 from ml4l.synthetic import SyntheticEarth
 from ml4l.types import FloatArray, Month
+from ml4l.usecases.lst.sample import hours_since_epoch
 
 ORACLE = "oracle"
 """Column of the oracle LST (K)."""

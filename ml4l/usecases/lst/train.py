@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml4l import evaluation
 from ml4l.config import JoinConfig, TrainConfig
-from ml4l.dataset import BASELINE, KEY_COLUMNS, TARGET, read_normalisation, read_split, shard_count, split_rows, split_shards
 from ml4l.lake import Lake
 from ml4l.ml.tracking import tracking_uri
 from ml4l.ml.trainer import import_keras
-from ml4l.oracle import oracle_rows
+from ml4l.usecases.lst import evaluation
+from ml4l.usecases.lst.dataset import BASELINE, KEY_COLUMNS, TARGET, read_normalisation, read_split, shard_count, split_rows, split_shards
+from ml4l.usecases.lst.oracle import oracle_rows
 
 CHAMPION = "champion"
 CLAIM_TAG = "ml4l.claim"
@@ -301,7 +301,7 @@ def train_and_log(
 
     ``uri`` is the MLflow tracking server; by default a SQLite store under the lake.
     ``join`` is the join configuration the lake's months were joined with: on a synthetic
-    lake it gives the oracle (:mod:`ml4l.oracle`), logged as ``oracle_test_*`` and ``gap_closed``.
+    lake it gives the oracle (:mod:`ml4l.usecases.lst.oracle`), logged as ``oracle_test_*`` and ``gap_closed``.
     The model registered is :func:`serving_model`: raw features in, K out. The alias
     ``champion`` moves to the new version only when its test MAE beats the current
     champion's, measured on the same test rows (:data:`TEST_SPLIT_TAG`).

@@ -17,13 +17,13 @@ import pandas as pd
 import xarray as xr
 import zarr
 
-from ml4l.dataset import with_deltas
 from ml4l.era_store import consolidating
 from ml4l.errors import InputError
 from ml4l.join import FeatureReader
 from ml4l.lake import Lake
-from ml4l.train import tracking_uri
 from ml4l.types import Month
+from ml4l.usecases.lst.dataset import with_deltas
+from ml4l.usecases.lst.train import tracking_uri
 
 HOURS_PER_WRITE = 24
 PREDICT_BATCH = 16_384
@@ -51,7 +51,7 @@ def prediction_path(lake: Lake, model_name: str, month: Month) -> str:
 
 
 def load_model(lake: Lake, model_uri: str, uri: str | None = None) -> tuple[Any, dict[str, Any], str]:
-    """The Keras model at ``model_uri`` (raw features in, see :func:`ml4l.train.serving_model`), the normalisation
+    """The Keras model at ``model_uri`` (raw features in, see :func:`ml4l.usecases.lst.train.serving_model`), the normalisation
     logged with its run (its feature list), and the run id.
 
     ``uri`` is the MLflow tracking server; by default the lake's SQLite store.

@@ -3,13 +3,16 @@
 Prints, in one run: xarray + cfgrib opening and loading the files (the reference),
 ecCodes decoding message by message, ml4l's header scan, its decoder on one thread
 and on all, and its full ingest (scan + decode + Zarr write) on one thread and on
-all (into a fresh store: its creation is not timed); then the decoders per packing (ml4l's own against ecCodes, the measurement
-that decides which one decodes what), and the Zarr codecs (size against speed).
-Each figure is the median of ``--repeats`` runs, as CPU seconds (all threads of the
-process: the cost per core) and wall seconds; ratios are cfgrib's CPU seconds over
-the method's. Run it with ``nice`` on a shared machine; the CPU figures are what compare.
+all (into a fresh store: its creation is not timed); then the decoders per packing
+(ml4l's own against ecCodes, the measurement that decides which one decodes what).
+``--codecs`` prints instead the Zarr codecs' stored size against write and read speed,
+the measurement that chose the store's codec. Each figure is the median of ``--repeats``
+runs, as CPU seconds (all threads of the process: the cost per core) and wall seconds;
+ratios are cfgrib's CPU seconds over the method's. Run it with ``nice`` on a shared
+machine; the CPU figures are what compare, and the load average is printed with them.
 
     nice .venv/bin/python benchmarks/bench_ingest.py            # N320, as in the README
+    nice .venv/bin/python benchmarks/bench_ingest.py --codecs   # the codec table
     nice .venv/bin/python benchmarks/bench_ingest.py --grid O96 # quick
 """
 
@@ -23,15 +26,18 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import eccodes
 import numpy as np
+import zarr
+from zarr.codecs import BloscCodec, ZstdCodec
 
 from ml4l.config import Period, Recipe, SampleConfig
-from ml4l.era_store import create_timevar_store, ingest_month
+from ml4l.era_store import _CHUNK_KEYS, _FIELD_CODEC, _HourChunks, create_timevar_store, ingest_month
 from ml4l.lake import Lake
-from ml4l.readers.grib import decode, scan
+from ml4l.readers.grib import Message, Scan, decode, scan
 from ml4l.usecases.lst.sample import SampleWriter
 
 MONTH = "2019-01"
@@ -68,9 +74,14 @@ def cfgrib_load(paths: list[str]) -> None:
             ds.load()
 
 
+def load(started: float) -> str:
+    """The machine's 1-minute load average at the start of the run and now (other jobs slow every figure, cfgrib's too)."""
+    return f"load average {started:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+
+
 def repacked(path: str, packing: str, bits: int, count: int) -> str:
     """The first ``count`` messages of ``path`` as GRIB2 with ``packing`` and ``bits`` per value, in a temporary file."""
-    out = tempfile.NamedTemporaryFile(suffix=f"-{packing}-{bits}.grib", delete=False)
+    out = tempfile.NamedTemporaryFile(suffix=f"-{packing}-{bits}.grib", delete=False)  # noqa: SIM115 (closed below, kept for the caller)
     with open(path, "rb") as stream, out:
         for _ in range(count):
             handle = eccodes.codes_grib_new_from_file(stream)
@@ -86,36 +97,55 @@ def repacked(path: str, packing: str, bits: int, count: int) -> str:
     return out.name
 
 
-def codec_table(values: np.ndarray, repeats: int) -> list[tuple[str, float, float, float]]:
-    """(codec, write MB/s per core, read MB/s per core, size / raw) for one-hour chunks of ``values``."""
-    import zarr
-    from zarr.codecs import BloscCodec, ZstdCodec
+CODECS = {
+    "none": None,
+    "zstd 0 (zarr's default)": [ZstdCodec(level=0)],
+    "zstd 1": [ZstdCodec(level=1)],
+    **{
+        f"blosc {cname} {level} {shuffle}": [BloscCodec(cname=cname, clevel=level, shuffle=shuffle)]
+        for cname, levels in (("lz4", (1, 5, 9)), ("zstd", (1, 3)))
+        for level in levels
+        for shuffle in ("shuffle", "bitshuffle")
+    },
+}
 
-    options = {
-        "none": None,
-        "zstd level 0 (zarr's default)": [ZstdCodec(level=0)],
-        "zstd level 1": [ZstdCodec(level=1)],
-        "blosc lz4 1 shuffle": [BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")],
-        "blosc lz4 5 shuffle": [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")],
-        "blosc lz4 1 bitshuffle": [BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle")],
-        "blosc zstd 1 bitshuffle": [BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")],
-    }
+
+def codec_table(values: np.ndarray, repeats: int) -> list[tuple[str, float, float, float]]:
+    """(codec, write MB/s per core, read MB/s per core, size / raw) of one-hour chunks of ``values``.
+
+    Written as the ingest writes (each field encoded and stored as its hour's chunk), read as the join reads (zarr).
+    """
     rows = []
     megabytes = values.nbytes / 1e6
     with tempfile.TemporaryDirectory() as scratch:
-        for name, compressors in options.items():
+        for name, compressors in CODECS.items():
             path = os.path.join(scratch, "codec.zarr")
 
-            def write(path: str = path, compressors: object = compressors) -> None:
+            def create(path: str = path, compressors: object = compressors) -> None:
                 shutil.rmtree(path, ignore_errors=True)
-                array = zarr.create_array(path, shape=values.shape, chunks=(1, values.shape[1]), dtype="float32", zarr_format=3, compressors=compressors)
-                array[:] = values
+                zarr.create_array(path, shape=values.shape, chunks=(1, values.shape[1]), dtype="float32",
+                                  chunk_key_encoding=_CHUNK_KEYS, zarr_format=3, compressors=compressors)  # fmt: skip
 
-            write_cpu, _ = median_seconds(write, repeats)
+            def write(path: str = path) -> None:
+                with ThreadPoolExecutor(1) as pool:  # on a worker thread, as the ingest: Blosc then uses one thread
+                    chunks = _HourChunks(zarr.open_array(path, mode="r+"))
+                    list(pool.map(chunks.put, range(len(values)), values))
+
+            write_cpu, _ = median_seconds(write, repeats, create)
             read_cpu, _ = median_seconds(lambda path=path: zarr.open_array(path)[:], repeats)
-            size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+            size = sum(f.stat().st_size for f in Path(path).rglob("c.*") if f.is_file())
             rows.append((name, megabytes / write_cpu, megabytes / read_cpu, size / values.nbytes))
     return rows
+
+
+def codec_sample(scans: list[Scan], hours: int) -> np.ndarray:
+    """Every variable of the day at ``hours`` hours spread over it (the variables compress differently)."""
+    step = 24 // hours
+
+    def picked(message: Message) -> bool:
+        return (message.valid_time - message.valid_time.astype("datetime64[D]")) // np.timedelta64(1, "h") % step == 0
+
+    return np.concatenate([decode(found.path, [m for m in found.messages if picked(m)], 1) for found in scans])
 
 
 def main() -> None:
@@ -123,6 +153,8 @@ def main() -> None:
     parser.add_argument("--grid", default="N320")
     parser.add_argument("--workdir", default="bench-data")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--codecs", action="store_true", help="print the Zarr codecs' size against speed instead")
+    parser.add_argument("--codec-hours", type=int, default=4, help="hours of each variable in the codec table (a divisor of 24)")
     args = parser.parse_args()
 
     recipe = Recipe(f"bench-{args.grid}", args.grid, Period(MONTH, MONTH, days=1), SampleConfig(seed=1))
@@ -136,6 +168,16 @@ def main() -> None:
     messages = sum(len(s.messages) for s in scans)
     size_mb = sum(os.path.getsize(p) for p in paths) / 1e6
     cores = os.cpu_count() or 1
+    started = os.getloadavg()[0]
+    if args.codecs:
+        sample = codec_sample(scans, args.codec_hours)
+        print(f"\nZarr codecs on {len(sample)} one-hour {args.grid} chunks (every variable at {args.codec_hours} hours), CPU per core,")
+        print(f"median of {args.repeats}, {load(started)}")
+        print(f"{'codec':<28}{'write MB/s':>11}{'read MB/s':>11}{'size':>8}")
+        for name, write_rate, read_rate, ratio in codec_table(sample, args.repeats):
+            chosen = "   <- the store's" if CODECS[name] == [_FIELD_CODEC] else ""
+            print(f"{name:<28}{write_rate:>11.0f}{read_rate:>11.0f}{ratio:>7.2f}x{chosen}")
+        return
 
     def ml4l_decode(workers: int) -> Callable[[], None]:
         return lambda: [decode(s.path, s.messages, workers) for s in scans]
@@ -164,12 +206,13 @@ def main() -> None:
         (f"ml4l ingest, {cores} threads", median_seconds(ml4l_ingest(cores), args.repeats, fresh_store)),
     ]
     cfgrib_cpu = rows[0][1][0]
-    print(f"\n{args.grid}: {messages} messages, {size_mb:.0f} MB of 16-bit simple-packed GRIB1, {cores} cores, median of {args.repeats}")
+    print(f"\n{args.grid}: {messages} messages, {size_mb:.0f} MB of 16-bit simple-packed GRIB1, {cores} cores, median of {args.repeats},")
+    print(load(started))
     print(f"{'method':<34}{'CPU s':>8}{'wall s':>8}{'MB/s/core':>11}{'vs cfgrib':>11}")
     for name, (cpu, wall) in rows:
         print(f"{name:<34}{cpu:>8.2f}{wall:>8.2f}{size_mb / cpu:>11.0f}{cfgrib_cpu / cpu:>10.1f}x")
     for name, (cpu, _) in rows[-2:]:
-        print(f"{name.replace('ml4l ', '')} {cfgrib_cpu / cpu:.1f}x cfgrib per core")
+        print(f"{name.replace('ml4l ', '')} {cfgrib_cpu / cpu:.1f}x cfgrib per core (CPU seconds, same messages, same run)")
 
     print("\ndecoders per packing, 24 messages, CPU ms per message (ml4l decodes a packing itself only where it is faster)")
     print(f"{'packing':<26}{'ml4l':>8}{'ecCodes':>9}")
@@ -183,11 +226,6 @@ def main() -> None:
             print(f"{packing + f' {bits} bits':<26}{own / 24 * 1e3:>8.2f}{theirs / 24 * 1e3:>9.2f}   ml4l uses {who}")
         finally:
             os.unlink(path)
-
-    print("\nZarr codecs on 48 one-hour chunks of decoded fields (per core)")
-    print(f"{'codec':<30}{'write MB/s':>11}{'read MB/s':>11}{'size':>8}")
-    for name, write_rate, read_rate, ratio in codec_table(decode(paths[0], scans[0].messages[:48], 1), args.repeats):
-        print(f"{name:<30}{write_rate:>11.0f}{read_rate:>11.0f}{ratio:>7.2f}x")
 
 
 if __name__ == "__main__":

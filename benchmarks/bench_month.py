@@ -19,8 +19,10 @@ dataset, train       with ``--months 3`` (the recipe's split is by month:
 ==================== ==========================================================
 
 Bytes are the process's ``rchar``/``wchar`` (``/proc/self/io``: every read and write
-call, page cache included). ``--scaling 1 2 4 8`` runs ingest and join at each number
-of days and plots time and peak memory against days (``--plot``).
+call, page cache included); CPU is the stage's and its worker processes'; ``load`` is the
+machine's one-minute load average as the stage ended (the machine may be shared).
+``--scaling 1 2 4 8`` runs ingest and join at each number of days and plots time and peak
+memory against days (``--plot``). ``--generate-only`` writes the inputs and stops.
 
     .venv/bin/python -m benchmarks.bench_month --days 1
     .venv/bin/python -m benchmarks.bench_month --days 31 --lake /data/bench-month
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -75,7 +78,7 @@ def run_stage(stage: str, recipe_path: str, lake_root: str, month: str, epochs: 
     from ml4l import era_store, join, quality
     from ml4l.config import load_recipe
     from ml4l.lake import Lake
-    from ml4l.threads import cores_given, configure
+    from ml4l.threads import configure, cores_given
 
     configure()
     recipe = load_recipe(recipe_path)
@@ -161,7 +164,7 @@ def stage_main(stage: str, recipe_path: str, lake_root: str, month: str, epochs:
         "cpu_s": usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime,
         "peak_rss_gb": max(usage.ru_maxrss, children.ru_maxrss) / 2**20,
         "read_gb": (after_io["read"] - before_io["read"]) / 2**30, "written_gb": (after_io["written"] - before_io["written"]) / 2**30,
-        "amount": amount, "unit": unit,
+        "amount": amount, "unit": unit, "load": os.getloadavg()[0],
     }))
 
 
@@ -177,17 +180,18 @@ def in_process(stage: str, recipe_path: str, lake_root: str, month: str, epochs:
 
 def print_table(title: str, rows: list[dict[str, Any]]) -> None:
     print(title)
-    print(f"| {'stage':<20} | {'wall s':>7} | {'CPU s':>7} | {'peak RSS GB':>11} | {'read GB':>8} | {'written GB':>10} | throughput |")
-    print(f"|{'-' * 22}|{'-' * 9}|{'-' * 9}|{'-' * 13}|{'-' * 10}|{'-' * 12}|------------|")
+    print(f"| {'stage':<20} | {'wall s':>7} | {'CPU s':>7} | {'peak RSS GB':>11} | {'read GB':>8} | {'written GB':>10} "
+          "| throughput | load |")
+    print(f"|{'-' * 22}|{'-' * 9}|{'-' * 9}|{'-' * 13}|{'-' * 10}|{'-' * 12}|------------|------|")
     for row in rows:
         rate = row["amount"] / row["wall_s"] if row["wall_s"] > 0 else float("nan")
         print(f"| {row['stage']:<20} | {row['wall_s']:>7.1f} | {row['cpu_s']:>7.1f} | {row['peak_rss_gb']:>11.2f} | {row['read_gb']:>8.2f} "
-              f"| {row['written_gb']:>10.2f} | {rate:,.2f} {row['unit']}/s |")
+              f"| {row['written_gb']:>10.2f} | {rate:,.2f} {row['unit']}/s | {row.get('load', float('nan')):.1f} |")
     stages = [r for r in rows if r["stage"] != "generate"]
     if stages:
         print(f"| {'total (no generate)':<20} | {sum(r['wall_s'] for r in stages):>7.1f} | {sum(r['cpu_s'] for r in stages):>7.1f} "
               f"| {max(r['peak_rss_gb'] for r in stages):>11.2f} | {sum(r['read_gb'] for r in stages):>8.2f} "
-              f"| {sum(r['written_gb'] for r in stages):>10.2f} | |")
+              f"| {sum(r['written_gb'] for r in stages):>10.2f} | | |")
 
 
 def month_run(args: argparse.Namespace, days: int, lake_root: str, stages: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -252,6 +256,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="training epochs (time per epoch is printed)")
     parser.add_argument("--scaling", type=int, nargs="+", metavar="DAYS", help="ingest and join at these numbers of days")
     parser.add_argument("--plot", help="PNG of the scaling run")
+    parser.add_argument("--generate-only", action="store_true", help="write the inputs into --lake and stop (time the stages later)")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--recipe", help=argparse.SUPPRESS)
     parser.add_argument("--month", help=argparse.SUPPRESS)
@@ -262,7 +267,7 @@ def main() -> None:
     if args.scaling:
         scaling(args)
         return
-    stages = PIPELINE + (TRAINING if args.months == 3 else ())
+    stages = () if args.generate_only else PIPELINE + (TRAINING if args.months == 3 else ())
     rows = month_run(args, args.days, args.lake, stages)
     print_table(f"\nbench_month: {args.days} days x {args.months} month(s), {args.grid}, MODIS {args.modis_resolution:.4g} deg", rows)
     trained = [r for r in rows if r["stage"] == "train"]

@@ -1,4 +1,4 @@
-"""Two Dask workers on two cores: sized by ``ML4L_THREADS`` they keep pace with one process using both cores; sized from the machine they do not.
+"""Two Dask workers on two cores: sized by ``ML4L_THREADS`` they keep pace with one process on both cores; sized from the machine, not.
 
 The work unit is a numba-parallel nearest-point search of ``--pixels`` random pixels on
 N320, the join's hot loop; its CPU seconds (spinning threads included) are counted too,
@@ -11,7 +11,11 @@ affinity, inherited by the workers), then runs ``--units`` units three ways:
 * two Dask workers each sizing numba from the cores it sees (2 each: the behaviour before).
 
 Times exclude cluster start-up and compilation (each worker runs one unit first).
-Medians of ``--repeats`` runs, the modes taking turns.
+The modes take turns in rounds (``--repeats``), starting each round with the next mode, so a
+change of the machine's load falls on each alike. Printed: each mode's median over the rounds,
+and its time relative to the reference *in the same round*, as the median and range of those
+ratios: on a busy machine the ratio is the number to read (a ratio near 1 for the sized
+workers is "no slowdown"), the absolute times move with the load.
 
     nice .venv/bin/python -m benchmarks.bench_threads
 """
@@ -70,7 +74,7 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--units", type=int, default=8)
     parser.add_argument("--pixels", type=int, default=PIXELS)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
     cores = sorted(os.sched_getaffinity(0))[: args.cores]
@@ -84,16 +88,26 @@ def main() -> None:
         "2 workers x 1 thread, ML4L_THREADS sized": lambda: on_workers(args.units, args.pixels, worker_env(sizing.threads_per_task)),
         "2 workers x 1 thread, each sized from the cores": lambda: on_workers(args.units, args.pixels, worker_env(len(cores))),
     }
-    print(f"{args.units} units of {args.pixels:,} pixels on N320, pinned to cores {cores}, load average {os.getloadavg()[0]:.1f}")
-    print(f"  {'mode':<48} {'numba threads':>13} {'seconds':>8} {'units/s':>8} {'CPU s/unit':>10}")
-    results: dict[str, list[Outcome]] = {label: [] for label in modes}
-    for _ in range(args.repeats):  # the modes take turns, so a change of the machine's load falls on each alike
-        for label, run in modes.items():
-            results[label].append(run())
+    print(f"{args.units} units of {args.pixels:,} pixels on N320, pinned to cores {cores}, {args.repeats} rounds, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    labels = list(modes)
+    results: dict[str, list[Outcome]] = {label: [] for label in labels}
+    for round_ in range(args.repeats):
+        for label in labels[round_ % len(labels):] + labels[: round_ % len(labels)]:  # each round starts with the next mode
+            results[label].append(modes[label]())
+        walls = ", ".join(f"{results[label][-1][0]:.2f}" for label in labels)
+        print(f"  round {round_ + 1}: {walls} s, load average {os.getloadavg()[0]:.1f}")
+    reference = [r[0] for r in results[labels[0]]]
+    print(f"  {'mode':<48} {'numba threads':>13} {'median s':>8} {'units/s':>8} {'CPU s/unit':>10} {'/ reference (range)':>20}")
     for label, runs in results.items():
         seconds, cpu = statistics.median(r[0] for r in runs), statistics.median(r[2] for r in runs)
-        print(f"  {label:<48} {runs[0][1]:>13} {seconds:>8.2f} {args.units / seconds:>8.2f} {cpu / args.units:>10.3f}")
-    print(f"  load average after: {os.getloadavg()[0]:.1f}")
+        ratios = [r[0] / ref for r, ref in zip(runs, reference, strict=True)]  # paired within a round
+        ratio = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+        print(f"  {label:<48} {runs[0][1]:>13} {seconds:>8.2f} {args.units / seconds:>8.2f} {cpu / args.units:>10.3f} {ratio:>20}")
+    sized, unsized = ([r[0] for r in results[label]] for label in labels[1:])
+    paired = [u / s for u, s in zip(unsized, sized, strict=True)]
+    print(f"  workers sized from the cores / sized by ML4L_THREADS: median {statistics.median(paired):.2f} "
+          f"(range {min(paired):.2f}-{max(paired):.2f}); load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def da_assimilate_flow(start: str, end: str, observations: str | None = None, re
                        lake_block: str | None = None) -> str:
     """The analysis (mean, spread, members) of the days from ``start`` to ``end`` given an observation table."""
     lake = resolve_lake(lake_root, lake_block)
-    validate_inputs(lake.root, observations)
+    validate_inputs(lake.root, observations, fields=False)
     path = assimilate(lake.root, load_recipe(recipe), start, end, observations)
     print(f"analysis {start}..{end}: {path}")
     return path

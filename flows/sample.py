@@ -19,5 +19,5 @@ def sample_flow(
     for month in months_of(recipe, months):
         futures[month] = sample_month.submit(lake.root, recipe, month)
     settle(futures)
-    print(f"sample inputs written under {lake.path('raw')}")
+    print(f"sample inputs written under {lake.raw}")
     return lake.root

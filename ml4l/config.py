@@ -2,6 +2,9 @@
 
 A recipe is a small YAML mapping. The embedded ``demo`` recipe is the default of
 ``make demo`` and of the tests; a path to another YAML file can be given instead.
+Every use case loads its typed recipe through :func:`load_typed_recipe`, and LST through
+:func:`load_recipe`: both read with :func:`read_recipe_source`, and a bad value raises
+:class:`RecipeError` naming the file and the dotted field.
 """
 
 from __future__ import annotations
@@ -10,12 +13,12 @@ import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from ml4l.types import Month, PathLike
@@ -136,8 +139,20 @@ class RecipeError(ValueError):
         super().__init__(f"recipe {source}: {problem}")
 
 
-def _field_errors(error: ValidationError, section: str) -> str:
-    return "; ".join(f"{'.'.join([section, *(str(p) for p in e['loc'])])}: {e['msg']} (got {e['input']!r})" for e in error.errors())
+def field_problems(error: ValidationError, section: str | None = None) -> str:
+    """Each failed field as ``field <dotted.path>: <message> (got <value>)``, joined by ``; ``.
+
+    ``section`` prefixes the path (``join``); a check on a whole model names the model's path,
+    ``(top)`` at the root. A missing field or a whole section shows no value.
+    """
+
+    def problem(entry: Any) -> str:
+        path = ".".join([*([section] if section else []), *(str(p) for p in entry["loc"])]) or "(top)"
+        value = entry["input"]
+        shown = "" if isinstance(value, (dict, list, tuple)) or entry["type"] == "missing" else f" (got {value!r})"
+        return f"field {path}: {entry['msg']}{shown}"
+
+    return "; ".join(problem(e) for e in error.errors())
 
 
 @dataclass(frozen=True)
@@ -264,7 +279,7 @@ def recipe_from_dict(data: dict[str, Any], source: str = "<mapping>") -> Recipe:
     try:
         return _recipe(data)
     except ValidationError as exc:
-        raise RecipeError(source, _field_errors(exc, "join")) from exc
+        raise RecipeError(source, field_problems(exc, "join")) from exc
     except (TypeError, ValueError) as exc:  # the other sections' own checks, e.g. an unknown key or a reversed period
         raise RecipeError(source, str(exc)) from exc
 
@@ -293,20 +308,54 @@ def _split_config(data: dict[str, Any] | None) -> SplitConfig | None:
     return SplitConfig(**ranges, **extra)  # type: ignore[arg-type]
 
 
-def load_recipe(name_or_path: str | PathLike = "demo") -> Recipe:
-    """Load an embedded recipe by name (``demo``, ``full``) or a YAML file by path."""
-    path = Path(name_or_path)
-    if path.suffix in {".yaml", ".yml"}:
+def read_recipe_source(source: str | PathLike, embedded: str | None = "ml4l.recipes") -> tuple[Any, str]:
+    """The parsed YAML of a recipe, and the name of where it came from.
+
+    ``source`` is a ``.yaml``/``.yml`` path, or the name of a recipe embedded in the
+    package ``embedded``; with ``embedded=None`` every source is a path.
+
+    Raises
+    ------
+    RecipeError
+        Naming the file: missing, not a file, not valid YAML, or no embedded recipe of that name.
+    """
+    path = Path(source)
+    if embedded is None or path.suffix in {".yaml", ".yml"}:
         if not path.is_file():
             raise RecipeError(str(path), "no such file" if not path.exists() else "not a file")
-        text, source = path.read_text(), str(path)
+        text, name = path.read_text(), str(path)
     else:
-        resource = resources.files("ml4l.recipes").joinpath(f"{name_or_path}.yaml")
+        resource = resources.files(embedded).joinpath(f"{source}.yaml")
         if not resource.is_file():
-            raise RecipeError(str(name_or_path), "no embedded recipe of that name, and not a .yaml path")
-        text, source = resource.read_text(), str(resource)
+            raise RecipeError(str(source), "no embedded recipe of that name, and not a .yaml path")
+        text, name = resource.read_text(), str(resource)
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text), name
     except yaml.YAMLError as exc:
-        raise RecipeError(source, f"not valid YAML: {exc}") from exc
+        raise RecipeError(name, f"not valid YAML: {exc}") from exc
+
+
+RecipeModel = TypeVar("RecipeModel", bound=BaseModel)
+
+
+def load_typed_recipe(source: str | PathLike | None, model: type[RecipeModel]) -> RecipeModel:
+    """A use case's typed recipe: ``model``'s defaults (``source=None``), or the YAML file ``source`` validated field by field.
+
+    Raises
+    ------
+    RecipeError
+        Naming the file, and each wrong field by its dotted path (``field split.buffer: ...``).
+    """
+    if source is None:
+        return model()
+    data, name = read_recipe_source(source, embedded=None)
+    try:
+        return model.model_validate({} if data is None else data)
+    except ValidationError as exc:
+        raise RecipeError(name, field_problems(exc)) from exc
+
+
+def load_recipe(name_or_path: str | PathLike = "demo") -> Recipe:
+    """LST's recipe: an embedded one by name (``demo``, ``full``) or a YAML file by path."""
+    data, source = read_recipe_source(name_or_path)
     return recipe_from_dict(data, source)

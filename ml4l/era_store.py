@@ -23,22 +23,29 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 import zarr
+from zarr.abc.codec import SupportsSyncCodec
 from zarr.codecs import BloscCodec
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.buffer.cpu import NDBuffer
+from zarr.core.sync import sync
 
 from ml4l.config import Period, check_month
 from ml4l.errors import InputError
 from ml4l.grids import Grid, grid
 from ml4l.lake import Lake, era_raw_listing
-from ml4l.readers.grib import Message, Scan, decode, scan, variable_of
+from ml4l.readers.grib import Message, Scan, decode, for_each_decoded, scan, variable_of
 from ml4l.types import Month
 from ml4l.variables import CONSTANT, GROUPS, LAKE_COVER, SALINE_LAKE, TIME_VARIABLE, Variable
+from ml4l.zarr_io import zarr_store
 
 STORE_FORMAT = 2
 _LOCK = "era-timevar"  # held only to extend the time axis; region writes of different months need none
 _BUILD, _FLAGS = "_build", "complete"  # per-month completion flags, as anemoi-datasets' _build/flags
-# the hourly fields' codec, chosen by measurement (benchmarks/bench_ingest.py, table in the README): Blosc LZ4
-# with byte shuffle writes ~5x faster than zarr's default Zstd per core, reads ~2x faster and stores fewer bytes
-_FIELD_CODEC = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+# the hourly fields' codec, chosen by measurement (`benchmarks/bench_ingest.py --codecs`, table in the README): Blosc
+# LZ4 with byte shuffle writes ~4x faster than zarr's default Zstd per core, reads ~2x faster and stores fewer bytes;
+# level 1 made the whole ingest ~15% cheaper than level 5 for ~6% more bytes. A store keeps the codec it was made with
+_FIELD_CODEC = BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")
+_CHUNK_KEYS = {"name": "default", "separator": "."}
 
 
 @contextlib.contextmanager
@@ -91,19 +98,23 @@ def _create_timevar_store(lake: Lake, grid_name: str, period: Period) -> str:
     g = grid(grid_name)
     path = lake.era_timevar
     expected = _store_attrs(g, period)
-    if lake.fs.exists(lake.path("era", "timevar.zarr", "zarr.json")):
-        found = {k: v for k, v in zarr.open_group(path, mode="r").attrs.asdict().items() if k in expected}
+    if lake.fs.exists(f"{lake.era_timevar}/zarr.json"):
+        found = {k: v for k, v in zarr.open_group(zarr_store(path), mode="r").attrs.asdict().items() if k in expected}
         if found != expected:
             raise InputError(path, f"store exists for {found}, not {expected}: remove it to rebuild for a new first month or grid")
         return path
     shape, chunks = (0, g.size), (1, g.size)
     data_vars = {v.name: (("time", "cell"), da.full(shape, np.nan, dtype=np.float32, chunks=chunks), _cf_attrs(v)) for v in TIME_VARIABLE}
     ds = xr.Dataset(data_vars, coords={"time": pd.DatetimeIndex([], dtype="datetime64[ns]"), **_cell_coords(g)}, attrs=expected)
-    encoding: dict[str, dict[str, object]] = {v.name: {"chunks": chunks, "compressors": [_FIELD_CODEC]} for v in TIME_VARIABLE}
+    # chunk keys "c.<hour>.0", one file each in the variable's folder: zarr's default "c/<hour>/0" makes a folder per
+    # hour, and creating it cost as much CPU as writing the chunk (benchmarks/bench_ingest.py); zarr reads either
+    encoding: dict[str, dict[str, object]] = {
+        v.name: {"chunks": chunks, "compressors": [_FIELD_CODEC], "chunk_key_encoding": _CHUNK_KEYS} for v in TIME_VARIABLE
+    }
     # whole days per chunk: a month's times never share a chunk with another month's
     encoding["time"] = {"units": "hours since 1970-01-01", "dtype": "int64", "chunks": (24,)}
-    ds.to_zarr(path, mode="w-", compute=False, encoding=encoding, zarr_format=3, consolidated=False)
-    flags = zarr.open_group(path, mode="r+", use_consolidated=False).require_group(_BUILD)
+    ds.to_zarr(zarr_store(path), mode="w-", compute=False, encoding=encoding, zarr_format=3, consolidated=False)
+    flags = zarr.open_group(zarr_store(path), mode="r+", use_consolidated=False).require_group(_BUILD)
     flags.create_array(
         _FLAGS,
         shape=(0,),
@@ -114,7 +125,7 @@ def _create_timevar_store(lake: Lake, grid_name: str, period: Period) -> str:
         attributes={"description": "1 where month first_month + index is completely ingested"},
     )
     with consolidating():
-        zarr.consolidate_metadata(path)
+        zarr.consolidate_metadata(zarr_store(path))
     return path
 
 
@@ -131,13 +142,13 @@ class MonthReport:
 
 def store_period(path: str) -> tuple[Grid, pd.DatetimeIndex]:
     """The grid and hours of the time-variable store at ``path`` (months not ingested read as NaN)."""
-    ds = xr.open_zarr(path, consolidated=True)
+    ds = xr.open_zarr(zarr_store(path), consolidated=True)
     return grid(str(ds.attrs["grid"])), pd.DatetimeIndex(ds["time"].values)
 
 
 def store_layout(lake: Lake) -> tuple[Grid, Period]:
     """The grid and the month layout (first month, days per month) of the lake's time-variable store."""
-    attrs = zarr.open_group(lake.era_timevar, mode="r").attrs.asdict()
+    attrs = zarr.open_group(zarr_store(lake.era_timevar), mode="r").attrs.asdict()
     if attrs.get("ml4l_store_format") != STORE_FORMAT:
         raise InputError(lake.era_timevar, f"store format {attrs.get('ml4l_store_format')} is not {STORE_FORMAT}: remove it to rebuild")
     days = attrs["days_per_month"]
@@ -163,10 +174,10 @@ def _extend_to(lake: Lake, period: Period, month: Month) -> None:
     length = period.hours_before(month) + len(period.hours_of(month))
     months = _month_index(period, month) + 1
     with lake.lock(_LOCK):
-        group = zarr.open_group(lake.era_timevar, mode="r+", use_consolidated=False)
+        group = zarr.open_group(zarr_store(lake.era_timevar), mode="r+", use_consolidated=False)
         axis = [group[v.name] for v in TIME_VARIABLE] + [group["time"]]
         flags = group[f"{_BUILD}/{_FLAGS}"]
-        published = zarr.open_group(lake.era_timevar, mode="r").get("time")  # what readers see: consolidated
+        published = zarr.open_group(zarr_store(lake.era_timevar), mode="r").get("time")  # what readers see: consolidated
         shortest = min(a.shape[0] for a in axis)
         if shortest >= length and flags.shape[0] >= months and published is not None and published.shape[0] >= length:
             return
@@ -180,12 +191,12 @@ def _extend_to(lake: Lake, period: Period, month: Month) -> None:
         if flags.shape[0] < months:
             flags.resize((months,))
         with consolidating():
-            zarr.consolidate_metadata(lake.era_timevar)
+            zarr.consolidate_metadata(zarr_store(lake.era_timevar))
 
 
 def _set_flag(lake: Lake, period: Period, month: Month, value: int) -> bool:
     """Set the month's completion flag; whether the month is on the time axis."""
-    flags = zarr.open_array(f"{lake.era_timevar}/{_BUILD}/{_FLAGS}", mode="r+")
+    flags = zarr.open_array(zarr_store(lake.era_timevar), path=f"{_BUILD}/{_FLAGS}", mode="r+")
     index = _month_index(period, month)
     if index >= flags.shape[0]:
         return False
@@ -195,7 +206,7 @@ def _set_flag(lake: Lake, period: Period, month: Month, value: int) -> bool:
 
 def withdraw_month(lake: Lake, month: Month) -> bool:
     """Mark ``month`` as not ingested (its input failed a check); whether it was complete. Its values stay as they were."""
-    if not lake.fs.exists(lake.path("era", "timevar.zarr", "zarr.json")):
+    if not lake.fs.exists(f"{lake.era_timevar}/zarr.json"):
         return False
     _, period = store_layout(lake)
     if check_month(month) < period.start:
@@ -261,44 +272,75 @@ def ingest_month(lake: Lake, month: Month, workers: int | None = None, progress:
 
     _extend_to(lake, period, month)
     with lake.writing(lake.writer_lock(path)):  # a sweeper spares the chunks of a live writer
-        _write_month(lake, path, period, month, index, files, hours, workers, progress)
+        _write_month(path, period, month, index, hours, workers, progress)
     _set_flag(lake, period, month, 1)
     return MonthReport(month, path, len(hours), len(TIME_VARIABLE), tuple(files.values()))
 
 
+class _HourChunks:
+    """Stores whole one-hour chunks of a ``(time, cell)`` array, encoded with the array's own codecs, through its own store.
+
+    A decoded message is exactly one chunk, so it is encoded and stored as it is, in the
+    thread that decoded it: ``array[region] = values`` cost as much again as the encoding
+    (selection, copies, an all-NaN check, the codecs on zarr's event loop; profiled for
+    ``benchmarks/bench_ingest.py``). The bytes are those zarr writes for the same chunk, and
+    the store's ``set`` writes them aside and renames them (``*.partial``), as zarr's own writes do.
+    """
+
+    def __init__(self, array: zarr.Array) -> None:
+        if array.chunks != (1, array.shape[1]):
+            raise ValueError(f"{array.name}: chunks {array.chunks} are not one hour by all cells")
+        self._array = array.async_array
+        self._spec = self._array.metadata.get_chunk_spec((0, 0), self._array.config, default_buffer_prototype())
+        codecs = [codec.evolve_from_array_spec(self._spec) for codec in self._array.metadata.codecs]
+        if not all(isinstance(codec, SupportsSyncCodec) for codec in codecs):
+            raise ValueError(f"{array.name}: codecs {codecs} cannot encode outside zarr's event loop")
+        self._codecs: list[SupportsSyncCodec] = codecs  # type: ignore[assignment]
+
+    def put(self, hour: int, values: np.ndarray) -> None:
+        """Store ``values`` (one float32 field, all cells) as the chunk of ``hour``."""
+        data: Any = NDBuffer.from_numpy_array(values.reshape(1, -1))
+        for codec in self._codecs:
+            data = codec._encode_sync(data, self._spec)
+        sync((self._array.store_path / self._array.metadata.encode_chunk_key((hour, 0))).set(data))
+
+
 def _write_month(
-    lake: Lake,
     path: str,
     period: Period,
     month: Month,
-    index: dict[Any, Any],
-    files: dict[str, str],
+    index: dict[tuple[str, np.datetime64], tuple[Scan, Message]],
     hours: pd.DatetimeIndex,
     workers: int | None,
     progress: Progress | None,
 ) -> None:
-    store = zarr.open_group(path, mode="r+", use_consolidated=False)
-    arrays = {v.name: store[v.name] for v in TIME_VARIABLE}
+    """Each day of the month, file by file: the messages decoded on ``workers`` threads, each stored as its hour's chunk."""
+    store = zarr.open_group(zarr_store(path), mode="r+", use_consolidated=False)
+    chunks = {v.name: _HourChunks(store[v.name]) for v in TIME_VARIABLE}
     first = period.hours_before(month)
-    for day_start in range(0, len(hours), 24):
-        day = hours.values[day_start : day_start + 24]
-        region = slice(first + day_start, first + day_start + len(day))
-        for group_name in files:
-            variable_group = GROUPS[group_name]  # type: ignore[index]
-            chosen = [index[(v.name, t)] for v in variable_group for t in day]
-            values = decode(lake.local(chosen[0][0].path), [m for _, m in chosen], workers)
-            for k, variable in enumerate(variable_group):
-                arrays[variable.name][region] = values[k * len(day) : (k + 1) * len(day)]
+    hour_of = {t: first + k for k, t in enumerate(hours.values)}
+    days: list[dict[str, list[tuple[str, int, Message]]]] = [{} for _ in range(0, len(hours), 24)]
+    for (name, time), (found, message) in index.items():
+        days[(hour_of[time] - first) // 24].setdefault(found.path, []).append((name, hour_of[time], message))
+    for number, by_file in enumerate(days):
+        for source, fields in by_file.items():
+            fields.sort(key=lambda field: field[2].offset)  # read each file front to back
+
+            def put(k: int, values: np.ndarray, fields: list[tuple[str, int, Message]] = fields) -> None:
+                name, hour, _ = fields[k]
+                chunks[name].put(hour, values)
+
+            for_each_decoded(source, [message for _, _, message in fields], put, workers)
         if progress is not None:
-            progress(len(day))
+            progress(len(hours[number * 24 : (number + 1) * 24]))
 
 
 def complete_months(lake: Lake) -> list[Month]:
     """Months whose ingest finished, from the store's flags."""
-    if not lake.fs.exists(lake.path("era", "timevar.zarr", _BUILD, _FLAGS, "zarr.json")):
+    if not lake.fs.exists(f"{lake.era_timevar}/{_BUILD}/{_FLAGS}/zarr.json"):
         return []
     _, period = store_layout(lake)
-    flags = zarr.open_array(f"{lake.era_timevar}/{_BUILD}/{_FLAGS}", mode="r")[...]
+    flags = zarr.open_array(zarr_store(lake.era_timevar), path=f"{_BUILD}/{_FLAGS}", mode="r")[...]
     first = pd.Period(period.start, freq="M")
     return [str(first + int(i)) for i in np.flatnonzero(flags)]
 
@@ -339,7 +381,7 @@ def ingest_constants(lake: Lake, refresh: bool = True) -> str:
     """
     with lake.lock("era-constants"):
         lake.remove_stale_staging(lake.era_constants)
-        if not refresh and lake.fs.exists(lake.path("era", "constants.zarr", "zarr.json")):
+        if not refresh and lake.fs.exists(f"{lake.era_constants}/zarr.json"):
             return lake.era_constants
         return _ingest_constants(lake)
 
@@ -376,5 +418,5 @@ def _ingest_constants(lake: Lake) -> str:
         attrs={"grid": reference.name, "ml4l_store_format": STORE_FORMAT, "Conventions": "CF-1.8"},
     )
     with lake.replace_whole(lake.era_constants) as staging, consolidating():
-        ds.to_zarr(staging, mode="w-", zarr_format=3, consolidated=True)
+        ds.to_zarr(zarr_store(staging), mode="w-", zarr_format=3, consolidated=True)
     return lake.era_constants

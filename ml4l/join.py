@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import xarray as xr
 import zarr
 
 from ml4l.config import JoinConfig
@@ -38,11 +39,14 @@ from ml4l.grids import Grid, grid
 from ml4l.lake import Lake
 from ml4l.nearest import nearest
 from ml4l.readers.modis import hours_after_midnight
-from ml4l.readers.modis.folder import read_day, scan_folder
+from ml4l.readers.modis.folder import read_day_blocks, scan_folder
 from ml4l.types import FloatArray, IntArray, Month
 from ml4l.variables import CONSTANT, LAKE_COVER, SALINE_LAKE, TIME_VARIABLE
+from ml4l.zarr_io import zarr_store
 
 _MOMENTS = ("lst_count", "lst_sum", "lst_sumsq", "distance_sum")
+_BLOCK_ROWS = 256
+"""Rows of a global MODIS day read and matched at once (a GeoTIFF tile row): a full-size day (5400 x 10800) is never decoded whole."""
 
 TARGET_COLUMNS = ("lst", "lst_count", "lst_std", "distance_km")
 FEATURE_COLUMNS: tuple[str, ...] = (
@@ -146,61 +150,91 @@ def month_days(lake: Lake, month: Month) -> list[str]:
 
 
 @numba.njit(cache=True)
-def _reduce_by_hour_and_cell(
-    hour: IntArray, cell: IntArray, lst: FloatArray, distance: FloatArray, n_cells: int
-) -> tuple[IntArray, IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
-    """Moments per (hour, cell) of pixels sorted by hour.
+def _accumulate(
+    hour: IntArray,
+    cell: IntArray,
+    lst: np.ndarray,
+    distance: FloatArray,
+    groups: int,
+    head: IntArray,
+    link: IntArray,
+    out_hour: IntArray,
+    out_cell: IntArray,
+    count: IntArray,
+    total: FloatArray,
+    total_sq: FloatArray,
+    distance_sum: FloatArray,
+) -> int:
+    """Add pixels, in order, to the moments of their (hour, cell) group; returns the number of groups.
 
-    ``slot`` maps a cell to its group in the current hour. It is never initialised
-    (a sparse set): an entry counts only if it points at a group of this hour that
-    holds that cell, so a large grid costs no more than the pages it touches.
+    ``head[cell]`` is the cell's latest group and ``link`` chains its groups of other hours
+    (a few a day). A group's sums take its pixels in the order given, whatever else lies between.
     """
-    n = hour.size
-    slot = np.empty(n_cells, dtype=np.int64)
-    out_hour = np.empty(n, dtype=np.int64)
-    out_cell = np.empty(n, dtype=np.int64)
-    count = np.zeros(n, dtype=np.int64)
-    total = np.zeros(n, dtype=np.float64)
-    total_sq = np.zeros(n, dtype=np.float64)
-    distance_sum = np.zeros(n, dtype=np.float64)
-    groups, hour_start = 0, 0
-    for p in range(n):
-        if p > 0 and hour[p] != hour[p - 1]:
-            hour_start = groups
-        c = cell[p]
-        s = slot[c]
-        if not (hour_start <= s < groups and out_cell[s] == c):
+    for p in range(hour.size):
+        h, c = hour[p], cell[p]
+        s = head[c]
+        while s >= 0 and out_hour[s] != h:
+            s = link[s]
+        if s < 0:
             s = groups
-            slot[c] = s
-            out_hour[s], out_cell[s] = hour[p], c
+            link[s], head[c] = head[c], s
+            out_hour[s], out_cell[s] = h, c
             groups += 1
+        value = np.float64(lst[p])
         count[s] += 1
-        total[s] += lst[p]
-        total_sq[s] += lst[p] * lst[p]
+        total[s] += value
+        total_sq[s] += value * value
         distance_sum[s] += distance[p]
-    return out_hour[:groups], out_cell[:groups], count[:groups], total[:groups], total_sq[:groups], distance_sum[:groups]
+    return groups
+
+
+class PixelMoments:
+    """Count, sum, sum of squares of LST and distance sum per (hour, cell), from pixels added a block at a
+    time: the same moments, to the bit, as one pass over all of them (:func:`reduce_pixels`)."""
+
+    _COLUMNS = ("link", "hour", "cell", "lst_count", "lst_sum", "lst_sumsq", "distance_sum")
+
+    def __init__(self, n_cells: int) -> None:
+        self.head = np.full(n_cells, -1, dtype=np.int64)
+        self.groups = 0
+        self.columns = {name: np.zeros(0, dtype=np.float64 if name in _MOMENTS[1:] else np.int64) for name in self._COLUMNS}
+
+    def add(self, hour: IntArray, cell: IntArray, lst: np.ndarray, distance: FloatArray) -> None:
+        """Add pixels (each block in the order of the one pass)."""
+        wanted = self.groups + hour.size
+        if wanted > self.columns["hour"].size:  # zeroed pages cost nothing until touched
+            size = max(wanted, 2 * self.columns["hour"].size)
+            for name, old in self.columns.items():
+                grown = np.zeros(size, dtype=old.dtype)
+                grown[: self.groups] = old[: self.groups]
+                self.columns[name] = grown
+        c = self.columns
+        self.groups = _accumulate(
+            np.ascontiguousarray(hour, dtype=np.int64), np.ascontiguousarray(cell, dtype=np.int64), np.ascontiguousarray(lst),
+            np.ascontiguousarray(distance, dtype=np.float64), self.groups, self.head, c["link"], c["hour"], c["cell"],
+            c["lst_count"], c["lst_sum"], c["lst_sumsq"], c["distance_sum"],
+        )  # fmt: skip
+
+    def frame(self) -> pd.DataFrame:
+        """The moments, hours ascending, a group's rows in the order of its first pixel."""
+        order = np.argsort(self.columns["hour"][: self.groups], kind="stable")
+        return pd.DataFrame({name: self.columns[name][: self.groups][order] for name in self._COLUMNS[1:]})
 
 
 def reduce_pixels(hour: IntArray, cell: IntArray, lst: FloatArray, distance: FloatArray, n_cells: int) -> pd.DataFrame:
     """Count, sum, sum of squares of LST and distance sum per (hour, cell), hours ascending."""
-    order = np.argsort(hour, kind="stable")
-    h, c, n, s, s2, d = _reduce_by_hour_and_cell(
-        np.ascontiguousarray(hour[order], dtype=np.int64),
-        np.ascontiguousarray(cell[order], dtype=np.int64),
-        np.ascontiguousarray(lst[order], dtype=np.float64),
-        np.ascontiguousarray(distance[order], dtype=np.float64),
-        n_cells,
-    )
-    return pd.DataFrame({"hour": h, "cell": c, "lst_count": n, "lst_sum": s, "lst_sumsq": s2, "distance_sum": d})
+    moments = PixelMoments(n_cells)
+    moments.add(hour, cell, lst, distance)
+    return moments.frame()
 
 
 class FeatureReader:
     """ERA features at (hour, cell) from the two Zarr stores."""
 
     def __init__(self, lake: Lake) -> None:
-        self.timevar = zarr.open_group(lake.era_timevar, mode="r")
+        self.timevar = zarr.open_group(zarr_store(lake.era_timevar), mode="r")
         _, self.times = store_period(lake.era_timevar)
-        constants = zarr.open_group(lake.era_constants, mode="r")
+        constants = zarr.open_group(zarr_store(lake.era_constants), mode="r")
         self.grid: Grid = grid(str(constants.attrs["grid"]))
         self.constants = {
             name: np.asarray(constants[name][...], dtype=np.float32)
@@ -252,43 +286,63 @@ def day_moments(
     own_day = pd.Timestamp(day).strftime("%Y-%m") == month
     folder = scan_folder(lake)
     counts.unexpected_files, counts.not_read = list(folder.unexpected), list(folder.not_read)
-    found = read_day(lake, day, config.max_lst_error_k, folder)
-    if found is None:
+    first = pd.Timestamp(f"{month}-01")  # compared as timestamps: a string per pixel costs GBs on a full-size day
+    features: FeatureReader | None = None
+    pixels = PixelMoments(0)
+    for found in read_day_blocks(lake, day, _BLOCK_ROWS, config.max_lst_error_k, folder):
+        if features is None:
+            features = FeatureReader(lake)
+            pixels = PixelMoments(features.grid.size)
+            counts.files_read = len(found.files)
+        if own_day:
+            qc = found.data.attrs["qc_counts"]
+            counts.qc_classes = {name: counts.qc_classes.get(name, 0) + qc[name] for name in qc}
+            counts.dates_from_name = sorted(set(counts.dates_from_name) | set(found.dates_from_name))
+        pixels.add(*_match_pixels(found.data, pd.Timestamp(day), first, features, config, counts, pixel_values))
+    if features is None:
         if own_day and pd.Timestamp(day) in set(hours.normalize()):
             counts.files_missing, counts.missing_days = 1, [day]
         return counts, None
-    counts.files_read = len(found.files)
-    if own_day:
-        counts.qc_classes, counts.dates_from_name = dict(found.data.attrs["qc_counts"]), found.dates_from_name
-    lat, lon = found.data["latitude"].to_numpy(), found.data["longitude"].to_numpy()
-    lst = found.data["lst"].to_numpy()
-    offset = np.floor(hours_after_midnight(found.data) + 0.5).astype(np.int64)
-    time = pd.Timestamp(day) + pd.to_timedelta(offset, unit="h")
-    first = pd.Timestamp(f"{month}-01")  # compared as timestamps: a string per pixel costs GBs on a full-size day
+    moments = pixels.frame()
+    store_hour = moments.pop("hour").to_numpy()
+    for name, column in features.at(store_hour, moments["cell"].to_numpy()).items():
+        moments[name] = column
+    moments.insert(0, "time", features.times[store_hour])
+    return counts, moments
+
+
+def _match_pixels(
+    data: xr.Dataset,
+    day: pd.Timestamp,
+    first: pd.Timestamp,
+    features: FeatureReader,
+    config: JoinConfig,
+    counts: JoinCounts,
+    pixel_values: PixelValues | None,
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """Store hour index, cell, value and distance of the pixels of ``data`` (a block of a day) that fall in the
+    month starting at ``first`` and match a cell; adds the block's pixels to ``counts``."""
+    lat, lon = data["latitude"].to_numpy(), data["longitude"].to_numpy()
+    lst = data["lst"].to_numpy()
+    offset = np.floor(hours_after_midnight(data) + 0.5).astype(np.int64)
+    time = day + pd.to_timedelta(offset, unit="h")
     in_month = np.asarray((time >= first) & (time < first + pd.offsets.MonthBegin(1)))
     lat, lon, lst, offset = lat[in_month], lon[in_month], lst[in_month], offset[in_month]
-    counts.observed = int(lat.size)
+    counts.observed += int(lat.size)
 
-    features = FeatureReader(lake)
-    hour_index = _hour_index(pd.Timestamp(day), offset, features.times)
+    hour_index = _hour_index(day, offset, features.times)
     keep = hour_index >= 0
-    counts.no_era = int((~keep).sum())
+    counts.no_era += int((~keep).sum())
     if config.lat_limit is not None:
         within = np.abs(lat) < config.lat_limit
-        counts.beyond_lat = int((keep & ~within).sum())
+        counts.beyond_lat += int((keep & ~within).sum())
         keep &= within
     cell, distance = nearest(features.grid, lat[keep], lon[keep], config.engine)  # type: ignore[arg-type]
     close = distance <= config.threshold_km
-    counts.beyond_threshold = int((~close).sum())
-    counts.matched = int(close.sum())
-
-    averaged = lst[keep][close] if pixel_values is None else pixel_values(lat[keep][close], lon[keep][close], day)
-    moments = reduce_pixels(hour_index[keep][close], cell[close], averaged, distance[close], features.grid.size)
-    store_hour = moments.pop("hour").to_numpy()
-    for name, values in features.at(store_hour, moments["cell"].to_numpy()).items():
-        moments[name] = values
-    moments.insert(0, "time", features.times[store_hour])
-    return counts, moments
+    counts.beyond_threshold += int((~close).sum())
+    counts.matched += int(close.sum())
+    values = lst[keep][close] if pixel_values is None else pixel_values(lat[keep][close], lon[keep][close], day.strftime("%Y-%m-%d"))
+    return hour_index[keep][close], cell[close], values, distance[close]
 
 
 def _hour_index(day: pd.Timestamp, offset: IntArray, hours: pd.DatetimeIndex) -> IntArray:
@@ -305,8 +359,7 @@ def _hour_index(day: pd.Timestamp, offset: IntArray, hours: pd.DatetimeIndex) ->
 
 def month_path(lake: Lake, month: Month) -> str:
     """Directory of a joined month: ``joined/year=YYYY/month=MM``."""
-    year, mm = month.split("-")
-    return lake.path("joined", f"year={year}", f"month={mm}")
+    return lake.joined_month(month)
 
 
 def staging_path(lake: Lake, month: Month, run: str | None = None) -> str:
@@ -315,7 +368,7 @@ def staging_path(lake: Lake, month: Month, run: str | None = None) -> str:
     The run token ends the name: whoever writes there holds ``lake.claim(run)``, so
     :func:`sweep_month` leaves it alone while the run lives.
     """
-    return lake.path("joined", "_staging", f"{month}-{run or uuid.uuid4().hex[:12]}")
+    return lake.joined_staging(f"{month}-{run or uuid.uuid4().hex[:12]}")
 
 
 def staging_token(staging: str) -> str:
@@ -325,7 +378,7 @@ def staging_token(staging: str) -> str:
 
 def rejected_path(lake: Lake, month: Month) -> str:
     """Where a joined month that failed validation is kept for inspection (the published month is untouched)."""
-    return lake.path("quarantine", "joined_month", f"{month}.rejected")
+    return lake.rejected("joined_month", month)
 
 
 def discard_staging(lake: Lake, staging: str) -> None:
@@ -337,7 +390,7 @@ def discard_staging(lake: Lake, staging: str) -> None:
 def sweep_month(lake: Lake, month: Month) -> list[str]:
     """Remove what killed joins of ``month`` left (staged parts, hidden month copies); spares live runs' own."""
     removed = lake.remove_stale_staging(month_path(lake, month))
-    for path in sorted(lake.fs.glob(lake.path("joined", "_staging", f"{month}-*"))):
+    for path in sorted(lake.fs.glob(lake.joined_staging(f"{month}-*"))):
         if not lake.is_live(staging_token(path)):
             discard_staging(lake, path)
             removed.append(path)
@@ -369,16 +422,112 @@ def finalize_month(
     g, _ = store_period(lake.era_timevar)
     hours = _store_hours(lake, month)
     fs = lake.fs
-    parts = []
-    for part in sorted(fs.glob(f"{staging}/*.parquet")):
-        with fs.open(part, "rb") as source:
-            parts.append(pd.read_parquet(source))
-    moments = merge_moments(parts) if parts else pd.DataFrame(columns=["time", "cell", *_MOMENTS, *FEATURE_COLUMNS])
+    target = month_path(lake, month)
+    parts = sorted(fs.glob(f"{staging}/*.parquet"))
+    rows, times_with_data, distances, weights = 0, 0, [], []
+    try:
+        with lake.replace_whole(target, validate, rejected_path(lake, month)) as hidden:
+            fs.makedirs(hidden, exist_ok=True)
+            with fs.open(f"{hidden}/part-0.parquet", "wb") as out, _RowGroupWriter(out) as writer:
+                for moments in _merged_days(lake, parts, hours):
+                    table = _joined_rows(moments, g)
+                    writer.write(pa.Table.from_pandas(table, schema=joined_schema(), preserve_index=False))
+                    rows += len(table)
+                    times_with_data += int(table["time"].nunique())  # days do not share hours
+                    distances.append(table["distance_km"].to_numpy())
+                    weights.append(table["lst_count"].to_numpy())
+            distance, weight = np.concatenate(distances), np.concatenate(weights)
+            summary = MonthSummary(
+                month=month,
+                path=target,
+                rows=rows,
+                hours_with_data=times_with_data,
+                empty_hours=int(len(hours) - times_with_data),
+                mean_distance_km=float(np.average(distance, weights=weight)) if rows else float("nan"),
+                counts=counts,
+            )
+            with fs.open(f"{hidden}/_summary.json", "w") as out:
+                json.dump(summary.to_dict(), out, indent=2)
+    finally:
+        discard_staging(lake, staging)
+    return summary
+
+
+_ROW_GROUP_ROWS = 1024 * 1024
+"""Rows of a row group of the month's Parquet: pyarrow's default, which the month written whole had."""
+
+
+class _RowGroupWriter:
+    """A Parquet file written from tables of any length in row groups of :data:`_ROW_GROUP_ROWS` (the last
+    shorter), each one contiguous chunk: the bytes of the whole table written at once, without holding it."""
+
+    def __init__(self, out: Any, row_group_rows: int = _ROW_GROUP_ROWS) -> None:
+        self.out, self.row_group_rows = out, row_group_rows
+        self.pending: list[pa.Table] = []
+        self.writer: pq.ParquetWriter | None = None
+        self.written = 0
+
+    def write(self, table: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.out, table.schema)
+        self.pending.append(table)
+        held = sum(t.num_rows for t in self.pending)
+        if held >= self.row_group_rows:
+            whole = pa.concat_tables(self.pending)
+            full = held - held % self.row_group_rows
+            for start in range(0, full, self.row_group_rows):
+                self.writer.write_table(whole.slice(start, self.row_group_rows).combine_chunks())
+            self.written += full
+            self.pending = [whole.slice(full)]
+
+    def __enter__(self) -> _RowGroupWriter:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if error is not None:
+            if self.writer is not None:
+                self.writer.close()
+            return
+        assert self.writer is not None, "no table written"
+        rest = pa.concat_tables(self.pending)
+        if rest.num_rows or not self.written:  # an empty month is one empty row group, as pyarrow writes it
+            self.writer.write_table(rest.combine_chunks())
+        self.writer.close()
+
+
+def _merged_days(lake: Lake, parts: list[str], hours: pd.DatetimeIndex) -> Iterator[pd.DataFrame]:
+    """:func:`merge_moments` of the staged ``parts``, one UTC day of ``hours`` at a time, in (time, cell) order:
+    a day reads only the parts that reach it (a MODIS day's pixels fall within 12 h before and 36 h after it).
+    Yields at least one frame, empty when nothing was staged."""
+    spans = []
+    for part in parts:
+        with lake.fs.open(part, "rb") as source:
+            time = pd.read_parquet(source, columns=["time"])["time"]
+        spans.append((time.min(), time.max()) if len(time) else None)
+    empty = True
+    for day in sorted(set(hours.normalize())):
+        end = day + pd.Timedelta(days=1)
+        frames = []
+        for part, span in zip(parts, spans, strict=True):
+            if span is None or span[1] < day or span[0] >= end:
+                continue
+            with lake.fs.open(part, "rb") as source:
+                frame = pd.read_parquet(source)
+            frames.append(frame[(frame["time"] >= day) & (frame["time"] < end)])
+        if frames and sum(len(f) for f in frames):
+            empty = False
+            yield merge_moments(frames)
+    if empty:
+        yield pd.DataFrame(columns=["time", "cell", *_MOMENTS, *FEATURE_COLUMNS])
+
+
+def _joined_rows(moments: pd.DataFrame, g: Grid) -> pd.DataFrame:
+    """Rows of the joined month from merged moments: mean, std and mean distance, the cell's coordinates, the features."""
     n = moments["lst_count"].to_numpy(dtype=np.float64)
     mean = moments["lst_sum"].to_numpy(dtype=np.float64) / np.maximum(n, 1)
     variance = np.maximum(moments["lst_sumsq"].to_numpy(dtype=np.float64) / np.maximum(n, 1) - mean**2, 0.0)
     cell = moments["cell"].to_numpy(dtype=np.int64)
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "time": pd.DatetimeIndex(moments["time"]).as_unit("ns"),
             "cell": cell.astype(np.int32),
@@ -391,27 +540,6 @@ def finalize_month(
             **{name: moments[name].to_numpy(dtype=np.float32) for name in FEATURE_COLUMNS},
         }
     )
-    arrow = pa.Table.from_pandas(table, schema=joined_schema(), preserve_index=False)
-    target = month_path(lake, month)
-    summary = MonthSummary(
-        month=month,
-        path=target,
-        rows=len(table),
-        hours_with_data=int(table["time"].nunique()),
-        empty_hours=int(len(hours) - table["time"].nunique()),
-        mean_distance_km=float(np.average(table["distance_km"], weights=table["lst_count"])) if len(table) else float("nan"),
-        counts=counts,
-    )
-    try:
-        with lake.replace_whole(target, validate, rejected_path(lake, month)) as hidden:
-            fs.makedirs(hidden, exist_ok=True)
-            with fs.open(f"{hidden}/part-0.parquet", "wb") as out:
-                pq.write_table(arrow, out)
-            with fs.open(f"{hidden}/_summary.json", "w") as out:
-                json.dump(summary.to_dict(), out, indent=2)
-    finally:
-        discard_staging(lake, staging)
-    return summary
 
 
 def join_month(
@@ -435,7 +563,7 @@ def join_month(
 
 def table_path(lake: Lake, month: Month) -> str:
     """The Parquet file of a joined month."""
-    return f"{month_path(lake, month)}/part-0.parquet"
+    return lake.joined_table(month)
 
 
 def read_joined_at(lake: Lake, directory: str) -> pd.DataFrame:

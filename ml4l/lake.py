@@ -9,9 +9,24 @@ Layout (relative to the root)::
     raw/monthlyLakes/clake_MM.grib                   lake cover of calendar month MM
     raw/saltLakes/saltlake.grib                      saline-lake fraction
     raw/MODIS/aquaDay_errorGTE03K_04km_YYYY-MM-DD.{tif,nc}   daily Aqua-day LST and view time
+    raw/<usecase>/...                                a use case's own inputs (:meth:`Lake.usecase_raw`)
     era/timevar.zarr                                 ERA time-variable fields, (time, cell)
     era/constants.zarr                               ERA constants, (cell) and (month, cell)
+    era/_statistics/YYYY-MM.json                     statistics of a month that passed the plausibility check
+    joined/year=YYYY/month=MM/part-0.parquet         a joined month (MODIS pixels matched to ERA cells)
+    joined/_staging/YYYY-MM-<run>/                   a month's staged day parts, while its join runs
+    ml/<name>/{train,validation,test}.parquet        an ML-ready set, and its ml/<name>/normalisation.json
+    predictions/<model>/YYYY-MM.zarr                 a model's predictions of a month
+    quarantine/<dataset>/<key>.json                  why ``dataset``/``key`` is quarantined
+    quarantine/<dataset>/<key>.rejected              a product that failed validation, kept for inspection
     status/monthly/YYYY-MM.json                      written last by a month's pipeline, once valid
+    mlflow/mlflow.db, mlflow/artifacts/              the default MLflow store (a local lake only)
+    reports/gx/                                      the Great Expectations context and its Data Docs
+    <usecase>/...                                    a use case's products (:meth:`Lake.usecase`): gapfill, downscale, tiles, da
+
+Every path is built by a method of :class:`Lake`; no other module joins paths onto the root
+(``tests/test_lake_paths.py`` greps for it). A method given ``"*"`` for a name returns the glob
+pattern of all such paths.
 """
 
 from __future__ import annotations
@@ -57,6 +72,9 @@ LAKE_PARTS = (
     "da",
 )
 """Top-level directories of a lake; a root with none of them is not a lake."""
+PLATFORM_PARTS = frozenset({"raw", "era", "joined", "ml", "predictions", "quarantine", "status", "mlflow", "reports"})
+"""The platform's own top-level directories: no use case writes its products there."""
+_USECASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 DEFAULT_ROOT = "./lake"
 
 
@@ -241,6 +259,12 @@ class RetryingFileSystem:
         return functools.partial(retry_io, attribute, policy=self.policy)
 
 
+def _usecase_folder(name: str) -> str:
+    if not _USECASE_NAME.match(name) or name in PLATFORM_PARTS:
+        raise ValueError(f"a use case's folder is a plain lower-case name, not one of the platform's folders: got {name!r}")
+    return name
+
+
 @dataclass(frozen=True)
 class Lake:
     """Paths of the lake under ``root`` (a local path or an fsspec URL)."""
@@ -277,7 +301,11 @@ class Lake:
         return self
 
     def path(self, *parts: str) -> str:
-        """A path under the root, in the root's own form (plain path or URL)."""
+        """A path under the root, in the root's own form (plain path or URL).
+
+        The primitive of the named locations below: other modules call those, never this
+        (``tests/test_lake_paths.py``); tests may.
+        """
         return posixpath.join(self.root, *parts)
 
     def era_sfc(self, month: Month) -> str:
@@ -319,6 +347,102 @@ class Lake:
     def era_constants(self) -> str:
         """The Zarr store of ERA constants."""
         return self.path("era", "constants.zarr")
+
+    @property
+    def raw(self) -> str:
+        """The raw inputs' folder."""
+        return self.path("raw")
+
+    @property
+    def modis_folder(self) -> str:
+        """The folder of the raw MODIS files (daily grids and NASA's HDF tiles)."""
+        return self.path("raw", "MODIS")
+
+    def modis_file(self, name: str) -> str:
+        """The raw MODIS file ``name`` (a NASA granule name, or a glob pattern)."""
+        return self.path("raw", "MODIS", name)
+
+    def era_statistics(self, month: str) -> str:
+        """The statistics of ``month``, recorded once it passed the plausibility check."""
+        return self.path("era", "_statistics", f"{month}.json")
+
+    def joined_month(self, month: str) -> str:
+        """The directory of a joined month, ``joined/year=YYYY/month=MM``."""
+        year, mm = ("*", "*") if month == "*" else month.split("-")
+        return self.path("joined", f"year={year}", f"month={mm}")
+
+    def joined_table(self, month: str) -> str:
+        """The Parquet file of a joined month."""
+        return posixpath.join(self.joined_month(month), "part-0.parquet")
+
+    def joined_staging(self, name: str) -> str:
+        """A join run's staging directory ``name`` (``YYYY-MM-<run>``), under ``joined/_staging``."""
+        return self.path("joined", "_staging", name)
+
+    def ml_ready(self, name: str) -> str:
+        """The directory of the ML-ready set ``name``."""
+        return self.path("ml", name)
+
+    def ml_split(self, name: str, split: str) -> str:
+        """One split (``train``, ``validation``, ``test``) of the ML-ready set ``name``."""
+        return self.path("ml", name, f"{split}.parquet")
+
+    def ml_normalisation(self, name: str) -> str:
+        """The features, statistics and split definition of the ML-ready set ``name``."""
+        return self.path("ml", name, "normalisation.json")
+
+    def predictions(self, model: str) -> str:
+        """The predictions' directory of ``model``."""
+        return self.path("predictions", model)
+
+    def prediction(self, model: str, month: str) -> str:
+        """The predictions of ``model`` for ``month``."""
+        return self.path("predictions", model, f"{month}.zarr")
+
+    def quarantine_record(self, dataset: str, key: str) -> str:
+        """Why ``dataset``/``key`` is quarantined (present only while it is)."""
+        return self.path("quarantine", dataset, f"{key}.json")
+
+    def rejected(self, dataset: str, key: str) -> str:
+        """Where a product of ``dataset``/``key`` that failed validation is kept for inspection."""
+        return self.path("quarantine", dataset, f"{key}.rejected")
+
+    def status_record(self, month: str) -> str:
+        """The completion record of ``month``, written last by its pipeline."""
+        return self.path("status", "monthly", f"{month}.json")
+
+    @property
+    def reports(self) -> Path:
+        """Where the Great Expectations context and its Data Docs live: ``<lake>/reports``, a local cache for a remote lake."""
+        if self.is_local:
+            return Path(self.root) / "reports"
+        return Path(os.environ.get("TMPDIR", "/tmp")) / "ml4l-reports" / self.root.replace("://", "_").replace("/", "_")
+
+    @property
+    def mlflow_folder(self) -> Path:
+        """The default MLflow store's folder (``mlflow.db``), on a local lake only."""
+        if not self.is_local:
+            raise ValueError(f"the lake {self.root} is not a local folder: give an MLflow tracking URI (the ml4l-mlflow-tracking block)")
+        return Path(self.root) / "mlflow"
+
+    @property
+    def mlflow_artifacts(self) -> str:
+        """Where MLflow experiments created for this lake keep their artifacts: a ``file://`` URI or the lake's own URL."""
+        if self.is_local:
+            return (Path(self.root) / "mlflow" / "artifacts").resolve().as_uri()
+        return self.path("mlflow", "artifacts")
+
+    def usecase(self, name: str, *parts: str) -> str:
+        """A path under use case ``name``'s own top-level folder (``gapfill``, ``downscale``, ``tiles``, ``da``).
+
+        The door for every product of a use case: its layout module names the files
+        under it. ``name`` is a plain lower-case name and not one of the platform's folders.
+        """
+        return self.path(_usecase_folder(name), *parts)
+
+    def usecase_raw(self, name: str, *parts: str) -> str:
+        """A path under ``raw/<name>``: the inputs of use case ``name`` in their downloaded forms."""
+        return self.path("raw", _usecase_folder(name), *parts)
 
     def local(self, path: str) -> str:
         """A local file with the content of ``path``: the path itself, or a cached copy of a remote file."""

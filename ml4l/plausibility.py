@@ -31,6 +31,7 @@ from ml4l.lake import Lake, retry_io
 from ml4l.ml.stats import RunningStats
 from ml4l.types import Month
 from ml4l.variables import TIME_VARIABLE
+from ml4l.zarr_io import zarr_store
 
 STATISTICS = ("mean", "std", "q01", "q50", "q99", "missing")
 WINDOW = 12
@@ -52,7 +53,7 @@ QUANTILE_POINTS = 20_000
 
 def statistics_path(lake: Lake, month: Month) -> str:
     """Where the statistics of a month that passed are recorded."""
-    return lake.path("era", "_statistics", f"{month}.json")
+    return lake.era_statistics(month)
 
 
 def month_statistics(lake: Lake, month: Month) -> dict[str, dict[str, float]]:
@@ -62,7 +63,7 @@ def month_statistics(lake: Lake, month: Month) -> dict[str, dict[str, float]]:
     if positions.size == 0:
         raise ValueError(f"month {month} has no hours in {lake.era_timevar}")
     hours = positions[:: max(1, -(-positions.size // MAX_HOURS))]
-    store = zarr.open_group(lake.era_timevar, mode="r")
+    store = zarr.open_group(zarr_store(lake.era_timevar), mode="r")
     out: dict[str, dict[str, float]] = {}
     for variable in TIME_VARIABLE:
         array = store[variable.name]
@@ -88,7 +89,7 @@ def month_statistics(lake: Lake, month: Month) -> dict[str, dict[str, float]]:
 
 def recorded_months(lake: Lake, before: Month) -> list[Month]:
     """The validated months before ``before`` whose statistics are recorded, the latest :data:`WINDOW` of them."""
-    found = sorted(p.rsplit("/", 1)[-1].removesuffix(".json") for p in lake.fs.glob(lake.path("era", "_statistics", "*.json")))
+    found = sorted(p.rsplit("/", 1)[-1].removesuffix(".json") for p in lake.fs.glob(lake.era_statistics("*")))
     return [m for m in found if m < before][-WINDOW:]
 
 

@@ -149,11 +149,13 @@ def era_month_table(lake: Lake, month: Month, messages_at_once: int | None = Non
 
 
 def _land_mask(lake: Lake) -> np.ndarray | None:
-    if not lake.fs.exists(lake.path("era", "constants.zarr", "zarr.json")):
+    if not lake.fs.exists(f"{lake.era_constants}/zarr.json"):
         return None
     import zarr
 
-    return np.asarray(zarr.open_group(lake.era_constants, mode="r")["lsm_v20"][...]) > 0.5
+    from ml4l.zarr_io import zarr_store
+
+    return np.asarray(zarr.open_group(zarr_store(lake.era_constants), mode="r")["lsm_v20"][...]) > 0.5
 
 
 def modis_day_table(days: list[Any], sample_rows: int = SAMPLE_ROWS, seed: int = 0) -> pd.DataFrame:
@@ -222,9 +224,7 @@ def joined_month_parameters(threshold_km: float) -> dict[str, Any]:
 
 def reports_dir(lake: Lake) -> Path:
     """Where the GX context and its Data Docs live: ``<lake>/reports`` (a local cache for remote lakes)."""
-    if lake.is_local:
-        return Path(lake.root) / "reports"
-    return Path(os.environ.get("TMPDIR", "/tmp")) / "ml4l-reports" / lake.root.replace("://", "_").replace("/", "_")
+    return lake.reports
 
 
 def docs_index(lake: Lake) -> Path:
@@ -351,7 +351,7 @@ def _failure(result: Any) -> FailedExpectation:
 
 def quarantine_path(lake: Lake, dataset: str, key: str) -> str:
     """Where the quarantine record of ``dataset``/``key`` lives."""
-    return lake.path("quarantine", dataset, f"{key}.json")
+    return lake.quarantine_record(dataset, key)
 
 
 def quarantine(
@@ -385,7 +385,7 @@ def clear_quarantine(lake: Lake, dataset: str, key: str) -> bool:
 def quarantined(lake: Lake) -> list[dict[str, Any]]:
     """Every quarantine record, by dataset then key."""
     records = []
-    for path in sorted(lake.fs.glob(lake.path("quarantine", "*", "*.json"))):
+    for path in sorted(lake.fs.glob(lake.quarantine_record("*", "*"))):
         with lake.fs.open(path) as source:
             records.append(json.load(source))
     return records

@@ -21,9 +21,9 @@ def write_inputs(lake_root: str, recipe: AssimilationRecipe) -> dict[str, str]:
 
 
 @task(name="da-validate-inputs", tags=["assimilation", "quality"], **IO_TASK_OPTIONS)
-def validate_inputs(lake_root: str, observations: str | None = None) -> list[str]:
-    """The ``da_fields`` and ``da_observations`` suites; a failure quarantines and fails without retry."""
-    return [o.summary() for o in pipeline.validate_inputs(Lake(lake_root), observations)]
+def validate_inputs(lake_root: str, observations: str | None = None, fields: bool = True) -> list[str]:
+    """The ``da_observations`` suite and, if ``fields``, ``da_fields``; a failure quarantines and fails without retry."""
+    return [o.summary() for o in pipeline.validate_inputs(Lake(lake_root), observations, fields)]
 
 
 @task(name="da-train-and-score", tags=["assimilation", "ml"])

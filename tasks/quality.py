@@ -7,6 +7,7 @@ react to them (``deployments/local_platform.py`` creates one) and the UI's event
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,12 @@ from typing import Any
 import pandas as pd
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_table_artifact
-from prefect.events import emit_event
+from prefect.client.orchestration import get_client
+from prefect.events import Event
+from prefect.events.clients import get_events_client
+from prefect.events.related import related_resources_from_run_context
+from prefect.events.worker import should_emit_events
+from prefect.utilities.asyncutils import run_coro_as_sync
 
 from ml4l import quality
 from ml4l.config import load_recipe
@@ -59,7 +65,30 @@ def announce(lake: Lake, event: str, dataset: str, key: str, reason: str, outcom
     payload: dict[str, Any] = {"reason": reason, "marker": quality.quarantine_path(lake, dataset, key)}
     if outcome is not None:
         payload |= {"failed": [f.name for f in outcome.failed], "docs": outcome.docs}
-    emit_event(event=event, resource=resource, payload=payload)
+    send_event(Event(event=event, resource=resource, payload=payload))
+
+
+def send_event(event: Event) -> None:
+    """Send ``event``, with the current flow and task run as related resources, to the API of the current settings, now.
+
+    Not ``emit_event``: its queue is one per process, bound to whichever API it first
+    served (in a test session, the test harness's server, not the platform's) and
+    sent in the background; an alert must reach the server its run reports to before
+    the task fails. Nothing is sent where events are off (as ``emit_event``); a failed send
+    is logged, not raised: the quarantine is recorded in the lake either way.
+    """
+    if not should_emit_events():
+        return
+
+    async def send() -> None:
+        async with get_client() as api, get_events_client() as events:
+            event.related += await related_resources_from_run_context(api, exclude={event.resource.id})
+            await events.emit(event)
+
+    try:
+        run_coro_as_sync(send())
+    except Exception as exc:  # noqa: BLE001 - a lost alert must not hide the quarantine it announces
+        logging.getLogger(__name__).warning("event %s about %s not sent: %r", event.event, event.resource.id, exc)
 
 
 def quarantined(lake: Lake, dataset: str, key: str, reason: str, outcome: quality.Validation | None = None) -> None:

@@ -103,10 +103,12 @@ class FaultInjector:
     """Raise ``OSError(errno)`` on a seeded share of the I/O calls on paths under ``root``.
 
     The calls are the lake's own: ``open`` (builtins, which fsspec's local files use),
-    ``os.rename``/``os.replace`` (fsspec's ``mv``) and reads and writes of fsspec's local
-    files. ``reports/`` is spared (Great Expectations' own files, not the lake's data),
-    as are calls a ``spare(path)`` predicate picks. C libraries (ecCodes, GDAL, Zarr's
-    store) do their own I/O and see no faults. ``calls`` and ``faults`` count what happened.
+    ``os.rename``/``os.replace`` (fsspec's ``mv``, the commit of a Zarr chunk), reads and writes
+    of fsspec's local files, each chunk or metadata read and write of Zarr's local store (done in
+    Python), and ``os.open`` of files, ``os.pread``/``os.preadv`` (the GRIB decoder's reads). ``reports/`` is
+    spared (Great Expectations' own files, not the lake's data), as are calls ``where(path)`` rejects.
+    C libraries reading files themselves (GDAL, netCDF, HDF4) and pages of a memory map see no
+    faults. ``calls`` and ``faults`` count what happened, ``faulted`` names the paths hit.
     """
 
     def __init__(self, root: str, rate: float, seed: int, error: int = errno.EIO, where: Callable[[str], bool] | None = None) -> None:
@@ -117,6 +119,7 @@ class FaultInjector:
         self.where = where or (lambda path: True)
         self.calls = 0
         self.faults = 0
+        self.faulted: set[str] = set()
         self._guard = threading.Lock()
         self._patches: list[tuple[object, str, object]] = []
 
@@ -131,6 +134,7 @@ class FaultInjector:
             fault = self.random.random() < self.rate
             self.faults += fault
         if fault:
+            self.faulted.add(name)
             raise OSError(self.error, os.strerror(self.error), name)
 
     def _patch(self, owner: object, name: str, replacement: Callable[..., object]) -> None:
@@ -140,10 +144,13 @@ class FaultInjector:
     def __enter__(self) -> FaultInjector:
         import builtins
 
+        import zarr.storage._local as zarr_local
         from fsspec.implementations.local import LocalFileOpener
 
         real_open, real_rename, real_replace = builtins.open, os.rename, os.replace
         real_read, real_write = LocalFileOpener.read, LocalFileOpener.write
+        real_get, real_put = zarr_local._get, zarr_local._put
+        real_os_open, real_pread, real_preadv = os.open, os.pread, os.preadv
 
         def faulty_open(file: object, *args: object, **kwargs: object) -> object:
             self._hit(file)
@@ -165,7 +172,32 @@ class FaultInjector:
             self._hit(opener.path)
             return real_write(opener, *args, **kwargs)
 
+        def faulty_get(path: Path, *args: object, **kwargs: object) -> object:
+            self._hit(path)
+            return real_get(path, *args, **kwargs)
+
+        def faulty_put(path: Path, *args: object, **kwargs: object) -> object:
+            self._hit(path)
+            return real_put(path, *args, **kwargs)
+
+        def faulty_os_open(path: object, *args: object, **kwargs: object) -> int:
+            if not os.path.isdir(path):  # type: ignore[arg-type]  # a file's; not shutil.rmtree's walk of directories
+                self._hit(path)
+            return real_os_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+        def by_descriptor(real: Callable[..., object]) -> Callable[..., object]:
+            def faulty(descriptor: int, *args: object, **kwargs: object) -> object:
+                self._hit(os.readlink(f"/proc/self/fd/{descriptor}"))
+                return real(descriptor, *args, **kwargs)
+
+            return faulty
+
         self._patch(builtins, "open", faulty_open)
+        self._patch(zarr_local, "_get", faulty_get)
+        self._patch(zarr_local, "_put", faulty_put)
+        self._patch(os, "open", faulty_os_open)
+        self._patch(os, "pread", by_descriptor(real_pread))
+        self._patch(os, "preadv", by_descriptor(real_preadv))
         self._patch(os, "rename", faulty_rename)
         self._patch(os, "replace", faulty_replace)
         self._patch(LocalFileOpener, "read", faulty_read)
@@ -181,28 +213,48 @@ class FaultInjector:
 def kill_at(point: str, watched: str) -> None:
     """From now on, SIGKILL this process at ``point`` of a stage writing under ``watched``.
 
-    ``first-write``: the first file opened for writing under ``watched``;
-    ``swap``: the rename that moves a hidden staging directory into place (after the old version was moved aside).
+    ``first-write``: the first file opened for writing under ``watched``, or the first file Zarr's
+    local store commits there (the rename of its ``*.partial``, which then stays behind);
+    ``swap``: the rename that moves a hidden staging directory into place (after the old version was moved aside);
+    ``call``: the entry to the function ``watched`` names (``module:Class.method``), for writes no file
+    hook sees (MLflow's SQLite registry).
     """
     import builtins
 
-    real_open, real_rename = builtins.open, os.rename
-    watched = os.path.abspath(watched)
+    real_open, real_rename, real_replace = builtins.open, os.rename, os.replace
+
+    def under_watched(path: object) -> bool:
+        return isinstance(path, (str, os.PathLike)) and os.path.abspath(os.fspath(path)).startswith(os.path.abspath(watched))
 
     def open_or_die(file: object, mode: str = "r", *args: object, **kwargs: object) -> object:
-        if isinstance(file, (str, os.PathLike)) and os.path.abspath(os.fspath(file)).startswith(watched) and any(c in mode for c in "wax+"):
+        if under_watched(file) and any(c in mode for c in "wax+"):
             os.kill(os.getpid(), signal.SIGKILL)
         return real_open(file, mode, *args, **kwargs)  # type: ignore[call-overload]
 
+    def replace_or_die(source: object, destination: object, *args: object, **kwargs: object) -> None:
+        if os.fspath(source).endswith(".partial") and under_watched(destination):  # type: ignore[arg-type]
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_replace(source, destination, *args, **kwargs)  # type: ignore[arg-type]
+
     def rename_or_die(source: object, destination: object, *args: object, **kwargs: object) -> None:
-        if ".tmp-" in os.path.basename(os.fspath(source)) and os.path.abspath(os.fspath(destination)).startswith(watched):  # type: ignore[arg-type]
+        if ".tmp-" in os.path.basename(os.fspath(source)) and under_watched(destination):  # type: ignore[arg-type]
             os.kill(os.getpid(), signal.SIGKILL)
         real_rename(source, destination, *args, **kwargs)  # type: ignore[arg-type]
 
     if point == "first-write":
         builtins.open = open_or_die  # type: ignore[assignment]
+        os.replace = replace_or_die
     elif point == "swap":
         os.rename = rename_or_die  # type: ignore[assignment]
+    elif point == "call":
+        import importlib
+
+        module, qualified = watched.split(":")
+        *path, name = qualified.split(".")
+        owner: object = importlib.import_module(module)
+        for part in path:
+            owner = getattr(owner, part)
+        setattr(owner, name, lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL))
     else:
         raise ValueError(f"unknown kill point {point!r}")
 

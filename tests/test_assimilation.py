@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from ml4l.config import RecipeError
 from ml4l.errors import InputError
 from ml4l.lake import Lake
 from ml4l.ml import splits
-from ml4l.usecases.assimilation import baselines, pipeline, scores
+from ml4l.usecases.assimilation import analysis, baselines, pipeline, scores
 from ml4l.usecases.assimilation.fields import Grid, front_scale, interpolate, interpolation_weights, synthetic_fields
 from ml4l.usecases.assimilation.recipe import AssimilationRecipe, load_recipe
 
@@ -21,14 +22,14 @@ TINY = {
     "stations": {"dense": 40, "sparse": 10},
     "split": {"train": [2001, 2002], "validation": [2003, 2003], "test": [2004, 2004]},
     "vae": {"latent": 8, "epochs": 3, "batch_size": 128},
-    "analysis": {"members": 6, "iterations": 30, "test_days": 4, "rank_thinning": 2},
+    "analysis": {"members": 6, "iterations": 30, "member_iterations": 10, "test_days": 4, "rank_thinning": 2},
 }
 
 
 def test_recipe_errors_name_the_file_and_the_field(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("stations: {sigma_o: -1}\nvae: {latnt: 4}\n")
-    with pytest.raises(InputError) as error:
+    with pytest.raises(RecipeError) as error:
         load_recipe(path)
     message = str(error.value)
     assert str(path) in message and "stations.sigma_o" in message and "vae.latnt" in message
@@ -99,6 +100,36 @@ def test_optimal_interpolation_and_pca_beat_climatology_on_held_out_days() -> No
     assert scores.rmse(test, oi) < 0.6 * climatology and scores.rmse(test, pca) < 0.6 * climatology
 
 
+def test_members_of_a_linear_generator_sample_the_exact_gaussian_posterior() -> None:
+    """With g(u) = W u the latent posterior is N(m, C), C = (I + J'J / sigma^2)^-1, m = C J' y / sigma^2, J = H W."""
+    from ml4l.ml.trainer import import_keras
+
+    keras = import_keras()
+    latent, side, stations, members, sigma, rate = 4, 8, 12, 4000, 0.3, 0.05
+    rng = np.random.default_rng(11)
+    w = rng.normal(size=(latent, side * side))
+    layers = [keras.Input((latent,)), keras.layers.Dense(side * side, use_bias=False), keras.layers.Reshape((side, side, 1))]
+    decoder = keras.Sequential(layers)
+    decoder.layers[0].set_weights([w.astype(np.float32)])
+    grid = Grid(np.arange(side, dtype=np.float64), np.arange(side, dtype=np.float64))
+    index, weights = interpolation_weights(grid, rng.uniform(0, side - 1, stations), rng.uniform(0, side - 1, stations))
+    jacobian = interpolate(w.reshape(latent, side, side), index, weights)  # (latent, stations) = (H W)'
+    y = rng.normal(size=(1, stations))
+    covariance = np.linalg.inv(np.eye(latent) + jacobian @ jacobian.T / sigma**2)
+    mean = covariance @ jacobian @ y[0] / sigma**2
+    prior = analysis.LatentPrior(np.zeros(latent), np.eye(latent))
+    fields, noise = analysis.ensemble_fields(
+        decoder, prior, index, weights, y, sigma, 0.0, np.ones(1), members, 400, rate, 0, rate, analysis.day_seeds(0, ["2014-01-01"])
+    )
+    u = np.linalg.lstsq(w.T, fields[0].reshape(members, -1).T, rcond=None)[0].T  # back to the latent vectors
+    standard_error = np.sqrt(np.diag(covariance) / members)
+    # Adam ends within about one learning rate of the MAP; the rest is Monte Carlo error (5 sigma)
+    np.testing.assert_array_less(np.abs(u.mean(axis=0) - mean), rate + 5 * standard_error)
+    relative = np.abs(np.diag(np.cov(u, rowvar=False)) / np.diag(covariance) - 1)
+    np.testing.assert_array_less(relative, 5 * np.sqrt(2 / members))
+    assert noise.shape == fields.shape and abs(noise.std() - 1) < 5 / np.sqrt(noise.size)
+
+
 def test_observations_outside_the_grid_or_nan_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
     lake = Lake.at(str(tmp_path))
     grid = Grid.of(AssimilationRecipe.model_validate(TINY).fields)
@@ -140,6 +171,16 @@ def test_training_logs_the_contract_metrics_to_mlflow(trained: tuple[Lake, Assim
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result["run_id"], "plots")}
     assert artifacts == {"plots/test_day_map.png", "plots/rank_histogram.png"}
     assert run.data.params["recipe.kind"] == "assimilation"
+    # the inflation and member noise: among the candidate pairs calibrated on validation days (spread/skill
+    # within the bounds) the lowest validation CRPS, else the ratio nearest 1
+    a = AssimilationRecipe.model_validate(TINY).analysis
+    crps = {k.removeprefix("validation_crps_"): v for k, v in m.items() if k.startswith("validation_crps_")}
+    ratio = {k.removeprefix("validation_spread_skill_"): v for k, v in m.items() if k.startswith("validation_spread_skill_")}
+    assert crps.keys() == ratio.keys() and len(crps) == len(a.error_inflations) * len(a.noise_factors)
+    calibrated = [p for p, r in ratio.items() if a.spread_skill_bounds[0] <= r <= a.spread_skill_bounds[1]]
+    expected = min(calibrated, key=crps.__getitem__) if calibrated else min(ratio, key=lambda p: abs(np.log(ratio[p])))
+    chosen = f"inflation_{float(run.data.params['error_inflation']):g}_noise_{float(run.data.params['noise_factor']):g}"
+    assert chosen.replace(".", "_") == expected
 
 
 def test_analysis_is_written_and_reproducible(trained: tuple[Lake, AssimilationRecipe, dict]) -> None:

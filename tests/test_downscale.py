@@ -12,6 +12,7 @@ import xarray as xr
 import yaml
 
 from benchmarks.bench_patches import seed_loop_patches
+from ml4l.config import RecipeError
 from ml4l.errors import InputError
 from ml4l.lake import Lake
 from ml4l.ml import splits
@@ -74,13 +75,13 @@ def test_recipe_takes_the_seeds_scaling_config_and_names_file_and_field_when_bad
     ) == ("downscale", "standardize", "raw", "normalize")
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: downscale\nfeature_scaling:\n  lat: minmax\nsplit:\n  buffer: 4\n")
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(RecipeError) as caught:
         load_recipe(bad)
     message = str(caught.value)
     assert str(bad) in message and "feature_scaling.lat" in message and "split.buffer" in message
     other = tmp_path / "other.yaml"
     other.write_text("kind: gapfill\n")
-    with pytest.raises(InputError, match="kind"):
+    with pytest.raises(RecipeError, match="field kind"):
         load_recipe(other)
 
 

@@ -67,6 +67,41 @@ def test_store_values_equal_the_grib_fields(ingested_lake: Lake) -> None:
     np.testing.assert_array_equal(ds[name].sel(time=valid).values, expected)
 
 
+def test_every_stored_field_equals_ecCodes_and_its_chunk_is_what_zarr_writes(
+    ingested_lake: Lake, tiny_recipe: Recipe, tmp_path: Path
+) -> None:
+    """The ingest encodes and stores each hour's chunk itself: every value is ecCodes', and every chunk
+    file holds the bytes zarr's own ``array[hour] = values`` writes, under the key zarr reads."""
+    import zarr
+
+    ds = xr.open_zarr(ingested_lake.era_timevar)
+    fields = 0
+    for month in tiny_recipe.period.months:
+        for path in (ingested_lake.era_sfc(month), ingested_lake.era_skin(month)):
+            with open(path, "rb") as stream:
+                while (handle := eccodes.codes_grib_new_from_file(stream)) is not None:
+                    name = eccodes.codes_get(handle, "cfVarName")
+                    valid = pd.Timestamp(f"{eccodes.codes_get(handle, 'validityDate')}T{eccodes.codes_get(handle, 'validityTime'):04d}")
+                    expected = eccodes.codes_get_values(handle).astype(np.float32)
+                    eccodes.codes_release(handle)
+                    np.testing.assert_array_equal(ds[name].sel(time=valid).values, expected)
+                    fields += 1
+    assert fields == len(ds.time) * len(TIME_VARIABLE)
+
+    stored = zarr.open_group(ingested_lake.era_timevar, mode="r")
+    for variable in TIME_VARIABLE:
+        ours = stored[variable.name]
+        theirs = zarr.create_array(
+            tmp_path / f"{variable.name}.zarr", shape=ours.shape, chunks=ours.chunks, dtype=ours.dtype, fill_value=ours.fill_value,
+            compressors=ours.compressors, chunk_key_encoding=ours.metadata.chunk_key_encoding, zarr_format=3,
+        )  # fmt: skip
+        theirs[:] = ours[:]
+        for hour in range(ours.shape[0]):
+            key = ours.metadata.encode_chunk_key((hour, 0))
+            written = (Path(ingested_lake.era_timevar) / variable.name / key).read_bytes()
+            assert written == (tmp_path / f"{variable.name}.zarr" / key).read_bytes(), f"{variable.name} {key}"
+
+
 def test_reingesting_a_month_leaves_the_store_unchanged(ingested_lake: Lake) -> None:
     before = store_digest(ingested_lake)
     ingest_month(ingested_lake, "2019-01")

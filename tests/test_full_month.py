@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from ml4l import quality
 from ml4l.lake import Lake
@@ -109,9 +110,14 @@ def test_month_written_in_parallel_is_the_month_written_in_one_process(tmp_path,
     assert len(written) == 2 + 2 * len(recipe.sample.modis_formats)
     for path in (lambda lake: lake.era_sfc("2019-01"), lambda lake: lake.era_skin("2019-01")):
         assert filecmp.cmp(path(one), path(many), shallow=False)
-    for day in ("2019-01-01", "2019-01-02"):
+    for day in ("2019-01-01", "2019-01-02"):  # the parallel month's MODIS comes from the month's TruthCache
+        assert filecmp.cmp(one.modis(day, "tif"), many.modis(day, "tif"), shallow=False)
+        one_nc, many_nc = (xr.open_dataset(lake.modis(day, "nc"), mask_and_scale=False) for lake in (one, many))
+        with one_nc, many_nc:
+            xr.testing.assert_identical(one_nc, many_nc)  # the stored integers; HDF5 files carry their creation times
         (a,), (b,) = read_modis(one.modis(day, "tif")), read_modis(many.modis(day, "tif"))
         np.testing.assert_array_equal(a["lst"].to_numpy(), b["lst"].to_numpy())
+        assert np.isfinite(a["lst"].to_numpy()).sum() > 0
 
 
 def test_days_31_is_every_day_of_any_month() -> None:
@@ -123,3 +129,23 @@ def test_days_31_is_every_day_of_any_month() -> None:
     assert len(Period("2020-02", days=31).days_of("2020-02")) == 29
     with pytest.raises(ValueError, match="within 1..31"):
         Period("2019-01", days=32)
+
+
+def test_noise_has_the_bytes_of_numpys_outer_products() -> None:
+    """Generation computes the waves in compiled loops: the bytes of NumPy's (points x waves) products, its float32
+    cosine and float64 sum, which the sample files were made with."""
+    from ml4l.geo import unit_vectors
+    from ml4l.synthetic import _PHASE_EPOCH_HOURS, SyntheticEarth
+
+    earth, rng = SyntheticEarth(3), np.random.default_rng(4)
+    xyz = unit_vectors(rng.uniform(-90, 90, 70_000), rng.uniform(-180, 180, 70_000))  # more than one block of points
+    hours = 429_500.0 + rng.uniform(0, 5000, 70_000)
+    for period in (None, 36.0):
+        waves = earth._waves("clouds", 700.0, period)
+        phase = waves.phases + np.multiply.outer(xyz[:, 0], waves.vectors[:, 0])
+        phase += np.multiply.outer(xyz[:, 1], waves.vectors[:, 1])
+        phase += np.multiply.outer(xyz[:, 2], waves.vectors[:, 2])
+        if period is not None:
+            phase += np.multiply.outer(hours - _PHASE_EPOCH_HOURS, waves.frequencies)
+        reference = np.cos(phase.astype(np.float32)).sum(axis=-1, dtype=np.float64) * waves.amplitude
+        np.testing.assert_array_equal(earth.noise("clouds", xyz, 700.0, hours, period), reference)

@@ -12,7 +12,7 @@ import xarray as xr
 import yaml
 from scipy.spatial import cKDTree
 
-from ml4l.errors import InputError
+from ml4l.config import RecipeError
 from ml4l.lake import Lake
 from ml4l.ml.splits import EXCLUDED, TEST, TRAIN, VALIDATION, LeakageError, check_spatial_leakage, split_hash
 from ml4l.ml.stats import standardise
@@ -65,10 +65,10 @@ def listing(lake: Lake, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
 def test_recipe_errors_name_the_file_and_each_field(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"kind": "downscale", "split": {"block": 10, "buffer": 5}, "model": {"epochs": 0}}))
-    with pytest.raises(InputError) as raised:
+    with pytest.raises(RecipeError) as raised:
         load_recipe(path)
     message = str(raised.value)
-    assert message.startswith(str(path))
+    assert message.startswith(f"recipe {path}: ")
     assert "field kind:" in message and "field model.epochs:" in message
     assert "buffer (5 cells) must be at least one block edge (10 cells)" in message
     assert load_recipe(None) == GapfillRecipe()

@@ -12,7 +12,7 @@ import pytest
 import ml4l
 from ml4l.errors import InputError
 from ml4l.grids import grid
-from ml4l.readers.grib import MARS_PADDING, GribError, decode, scan, write_fields
+from ml4l.readers.grib import MARS_PADDING, GribError, decode, for_each_decoded, scan, write_fields
 from ml4l.variables import BY_NAME
 
 TIMES = pd.date_range("2019-01-01", periods=3, freq="h")
@@ -102,6 +102,37 @@ def test_decode_equals_eccodes_bit_for_bit(tmp_path, bits: int) -> None:
     np.testing.assert_array_equal(decoded, reference)
     tolerance = (original.max() - original.min()) / 2**bits + float(np.spacing(np.float32(original.max())))
     assert np.max(np.abs(decoded - original)) <= tolerance
+
+
+def test_streamed_decode_hands_each_field_once_from_reused_buffers(tmp_path) -> None:
+    """for_each_decoded gives each message's values, own decoder and ecCodes alike, to the consumer once, in any
+    thread; a thread's buffer is reused, and an error in the consumer is raised."""
+    path = tmp_path / "mixed.grib"
+    parts = []
+    for bits in (16, 12, 24):  # 12 bits goes to ecCodes
+        part = tmp_path / f"{bits}.grib"
+        write_sample(part, bits)
+        parts.append(part.read_bytes())
+    path.write_bytes(b"".join(parts))
+    messages = scan(path).messages
+    seen: dict[int, np.ndarray] = {}
+    buffers: set[int] = set()
+
+    def keep(index: int, values: np.ndarray) -> None:
+        assert index not in seen
+        seen[index] = values.copy()
+        buffers.add(values.ctypes.data)
+
+    for_each_decoded(path, messages, keep, workers=2)
+    assert sorted(seen) == list(range(len(messages)))
+    np.testing.assert_array_equal(np.array([seen[k] for k in range(len(messages))]), decode(path, messages, workers=1))
+    assert len(buffers) <= 2, "one buffer per thread, not one per message"
+
+    def fail(index: int, values: np.ndarray) -> None:
+        raise RuntimeError(f"consumer failed at {index}")
+
+    with pytest.raises(RuntimeError, match="consumer failed at"):
+        for_each_decoded(path, messages, fail, workers=2)
 
 
 @pytest.mark.parametrize("decimal", [-2, 1, 3, 6, 7])  # 6, 7: ecCodes' 1/10/10... differs from 10.0 ** -D in the last bit

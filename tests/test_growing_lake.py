@@ -62,7 +62,8 @@ def era_bytes(lake: Lake, months: list[str]) -> dict[str, str]:
     days = {str(i // 24) for i in map(int, slots)}
     chosen = {}
     for path, digest in file_digests(lake).items():
-        _, store, name, *chunk = path.split("/")  # era/timevar.zarr/<array>/c/<time index>[/0]
+        _, store, name, *key = path.split("/")  # era/timevar.zarr/<array>/<chunk key>: c/<time index>[/0] or c.<time index>.0
+        chunk = "/".join(key).replace(".", "/").split("/")
         if store == "timevar.zarr" and chunk[:1] == ["c"] and (name in VARIABLES and chunk[1] in slots or name == "time" and chunk[1] in days):
             chosen[path] = digest
     return chosen

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import rasterio
@@ -141,3 +142,30 @@ def test_a_month_not_ingested_is_refused(raw_lake: Lake, tiny_recipe: Recipe) ->
     ingest_constants(raw_lake)
     with pytest.raises(InputError, match="ERA month 2019-02 is not ingested"):
         join_month(raw_lake, MONTH, tiny_recipe.join)
+
+
+def test_a_day_read_in_blocks_of_rows_joins_the_same_month(ingested_lake: Lake, tiny_recipe: Recipe, monkeypatch) -> None:
+    """A full-size day is read and matched a block of rows at a time: the month's bytes are those of whole days."""
+    import ml4l.join
+
+    whole = join_month(ingested_lake, MONTH, tiny_recipe.join)
+    whole_bytes = Path(month_path(ingested_lake, MONTH), "part-0.parquet").read_bytes()
+    monkeypatch.setattr(ml4l.join, "_BLOCK_ROWS", 7)  # the tiny recipe's 90 rows in 13 blocks, the last short
+    blocks = join_month(ingested_lake, MONTH, tiny_recipe.join)
+    assert Path(month_path(ingested_lake, MONTH), "part-0.parquet").read_bytes() == whole_bytes
+    assert blocks.to_dict() == whole.to_dict() and whole.rows > 0
+
+
+def test_the_month_written_in_row_groups_is_the_table_written_whole(tmp_path) -> None:
+    """The month is streamed to Parquet a day at a time, in the row groups pyarrow gives a whole table."""
+    from ml4l.join import _RowGroupWriter
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"time": pd.date_range("2019-01-01", periods=50, freq="h"), "x": rng.normal(size=50).astype(np.float32)})
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, tmp_path / "whole.parquet", row_group_size=8)
+    with open(tmp_path / "streamed.parquet", "wb") as out, _RowGroupWriter(out, row_group_rows=8) as writer:
+        for start, stop in ((0, 3), (3, 20), (20, 21), (21, 40), (40, 50)):  # pieces shorter and longer than a group
+            writer.write(table.slice(start, stop - start))
+    assert (tmp_path / "streamed.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    assert pq.ParquetFile(tmp_path / "streamed.parquet").metadata.num_row_groups == 7

@@ -72,5 +72,5 @@ def test_a_bad_recipe_fails_before_any_work_without_retry_or_quarantine(
 
     recipe = _recipe_with(tmp_path, tiny_recipe_path, threshold_km=-5)
     state = join_flow(recipe=recipe, months=["2019-01"], lake_root=ingested_lake.root, return_state=True)
-    assert state.is_failed() and f"recipe {recipe}: join.threshold_km: Input should be greater than 0" in state.message
+    assert state.is_failed() and f"recipe {recipe}: field join.threshold_km: Input should be greater than 0 (got -5)" in state.message
     assert not quality.quarantined(ingested_lake) and not Path(month_path(ingested_lake, "2019-01")).exists()

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
+from ml4l.config import RecipeError
 from ml4l.errors import InputError
 from ml4l.lake import Lake
 from ml4l.ml.splits import check_group_leakage
@@ -78,7 +79,7 @@ def built(
 def test_recipe_errors_name_the_file_and_the_field(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("kind: gapfill\ntiles: {count: 2}\nretry: {max_attempts: 0}\n")
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(RecipeError) as caught:
         load_recipe(path)
     message = str(caught.value)
     assert str(path) in message

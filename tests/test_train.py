@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from corpus import write_random_ml_ready
+
 from ml4l.config import SplitConfig
-from ml4l.usecases.lst.dataset import TARGET, build_ml_ready, read_normalisation, read_split, shard_count, with_deltas
-from ml4l.usecases.lst.evaluation import error_metrics
 from ml4l.join import read_joined
 from ml4l.lake import Lake
+from ml4l.usecases.lst.dataset import TARGET, build_ml_ready, read_normalisation, read_split, shard_count, with_deltas
+from ml4l.usecases.lst.evaluation import error_metrics
 from ml4l.usecases.lst.train import CHAMPION, TrainConfig, least_squares, stream_split, train_and_log
 
 NAMED = ["test_mae", "test_rmse", "test_bias", "baseline_skt_test_mae", "baseline_skt_test_rmse",
@@ -85,15 +85,20 @@ def test_run_is_logged_registered_and_reproducible(ml_lake: Lake) -> None:
 def test_streaming_reads_every_row_of_every_shard(ml_lake: Lake) -> None:
     features = read_normalisation(ml_lake)["features"]
     train = read_split(ml_lake, "train")
-    streamed = list(stream_split(ml_lake, "train", "default", features, batch_size=1000, shuffle_rows=5000, seed=3).as_numpy_iterator())
-    targets = np.concatenate([y for _, y in streamed])
-    assert targets.size == len(train)
-    np.testing.assert_array_equal(np.sort(targets), np.sort(train[TARGET].to_numpy(np.float32)))
-    assert not np.array_equal(targets, train[TARGET].to_numpy(np.float32))  # shuffled
+    stored = np.sort(train[TARGET].to_numpy(np.float32))
+    dataset = stream_split(ml_lake, "train", "default", features, batch_size=1000, shuffle_rows=5000, seed=3)
+    passes = [list(dataset.as_numpy_iterator()) for _ in range(2)]
+    for streamed in passes:  # each pass: every row once, in the greedy path's batches (full but the last)
+        targets = np.concatenate([y for _, y in streamed])
+        np.testing.assert_array_equal(np.sort(targets), stored)
+        assert [len(y) for _, y in streamed] == [1000] * (len(train) // 1000) + ([len(train) % 1000] if len(train) % 1000 else [])
+        assert not np.array_equal(targets, train[TARGET].to_numpy(np.float32))  # shuffled
+    assert not np.array_equal(*(np.concatenate([y for _, y in streamed]) for streamed in passes))  # a new order each pass
 
 
 def test_streaming_training_logs_the_same_metrics(ml_lake: Lake) -> None:
-    result = train_and_log(ml_lake, config=TrainConfig(epochs=2, batch_size=256, streaming=True, shuffle_rows=2000), model_name="tiny-stream")
+    config = TrainConfig(epochs=2, batch_size=256, streaming=True, shuffle_rows=2000)
+    result = train_and_log(ml_lake, config=config, model_name="tiny-stream")
     assert set(NAMED) <= set(result.metrics) and result.metrics["epochs_trained"] == 2
 
 

@@ -97,7 +97,13 @@ class RunningStats:
         return stats
 
 
+def rescale(x: npt.ArrayLike, offset: npt.ArrayLike, scale: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """``(x - offset) / scale`` per column, in float64, returned as float32; a zero scale divides by 1 (shift only)."""
+    divisor = np.asarray(scale, dtype=np.float64)
+    shifted = np.asarray(x, dtype=np.float64) - np.asarray(offset, dtype=np.float64)
+    return (shifted / np.where(divisor > 0, divisor, 1.0)).astype(np.float32)
+
+
 def standardise(x: npt.ArrayLike, stats: RunningStats) -> npt.NDArray[np.float32]:
     """``(x - mean) / std`` with the fitted statistics; a zero-variance column is centred only."""
-    std = np.where(stats.std > 0, stats.std, 1.0)
-    return ((np.asarray(x, dtype=np.float64) - stats.mean) / std).astype(np.float32)
+    return rescale(x, stats.mean, stats.std)

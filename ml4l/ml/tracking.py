@@ -5,19 +5,36 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from ml4l.lake import Lake
 
 
 def tracking_uri(lake: Lake) -> str:
-    """The default MLflow store: SQLite under ``<lake>/mlflow``; a lake that is not a local folder needs a tracking URI instead."""
-    if not lake.is_local:
-        raise ValueError(f"the lake {lake.root} is not a local folder: give an MLflow tracking URI (the ml4l-mlflow-tracking block)")
-    directory = Path(lake.root) / "mlflow"
-    directory.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{directory / 'mlflow.db'}"
+    """The default MLflow store: SQLite under ``<lake>/mlflow``; a lake that is not a local folder needs a tracking URI instead.
+
+    The database's tables are created once, under the lake's lock: two first runs at once (a backfill's months)
+    otherwise race in MLflow's schema migration ("No such index ...").
+    """
+    directory = lake.mlflow_folder
+    uri = f"sqlite:///{directory / 'mlflow.db'}"
+    ready = directory / ".schema-ready"
+    if not ready.exists():
+        with lake.lock("mlflow-schema"):
+            if not ready.exists():
+                directory.mkdir(parents=True, exist_ok=True)
+                _create_schema(uri, lake.mlflow_artifacts)
+                ready.touch()
+    return uri
+
+
+def _create_schema(uri: str, artifacts: str) -> None:
+    """Create (or upgrade) the tracking and model-registry tables of the SQLite store at ``uri``."""
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+    TrackingStore(uri, default_artifact_root=artifacts)
+    RegistryStore(uri)
 
 
 def experiment_id(lake: Lake, name: str, uri: str) -> str:
@@ -31,10 +48,8 @@ def experiment_id(lake: Lake, name: str, uri: str) -> str:
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
-    if uri.startswith(("http:", "https:", "databricks")):
-        artifacts = None  # a tracking server keeps its own artifact store
-    else:  # a database or file store: artifacts beside the lake's data, on its own filesystem (s3://..., gs://...)
-        artifacts = (Path(lake.root) / "mlflow" / "artifacts").resolve().as_uri() if lake.is_local else lake.path("mlflow", "artifacts")
+    # a tracking server keeps its own artifact store; a database or file store keeps them beside the lake's data
+    artifacts = None if uri.startswith(("http:", "https:", "databricks")) else lake.mlflow_artifacts
     return str(mlflow.create_experiment(name, artifact_location=artifacts))
 
 

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from ml4l.readers.grib.api import read_grib
-from ml4l.readers.grib.decode import decode, decode_each, unpack_simple
+from ml4l.readers.grib.decode import decode, decode_each, for_each_decoded, unpack_simple
 from ml4l.readers.grib.errors import GribError, Where
 from ml4l.readers.grib.grid import Layout, layout_from_handle
 from ml4l.readers.grib.scan import Message, Scan, scan
@@ -28,6 +28,6 @@ def variable_of(message: Message, source: str) -> Variable:
 
 __all__ = [
     "MARS_PADDING", "GribError", "GribWriter", "Layout", "Message", "Scan", "Where",
-    "decode", "decode_each", "layout_from_handle", "read_grib", "scan", "template", "unpack_simple",
+    "decode", "decode_each", "for_each_decoded", "layout_from_handle", "read_grib", "scan", "template", "unpack_simple",
     "variable_of", "write_fields",
 ]  # fmt: skip

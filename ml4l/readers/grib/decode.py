@@ -8,14 +8,17 @@ values are ecCodes' bit for bit before the cast to float32. Every other message
 packing, ...) goes to ecCodes: never refused. Missing points (bitmap, or the
 missing value of a packing that manages them) are NaN.
 
-Messages are decoded in parallel threads (ecCodes and the Numba kernel release the GIL); an
-error in a worker names the file, the message, its offset and the key at fault.
+Messages are decoded in parallel threads (ecCodes and the Numba kernel release the GIL), as many
+as ``ML4L_THREADS`` (:mod:`ml4l.threads`); an error in a worker names the file, the message, its
+offset and the key at fault. :func:`for_each_decoded` hands each field to its consumer in the
+thread that decoded it, from a buffer that thread reuses, so a file streams through in constant memory.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import eccodes
@@ -23,6 +26,7 @@ import numba
 import numpy as np
 
 from ml4l.errors import InputError
+from ml4l.lake import retry_io
 from ml4l.readers.grib.scan import Message
 from ml4l.threads import cores_given
 from ml4l.types import Float32Array, PathLike
@@ -75,7 +79,9 @@ def _unpack(raw: np.ndarray, bits: int, scale: float, reference: float, decimal:
 _IN_FILE_ORDER = np.empty(0, dtype=np.int64)
 
 
-def unpack_simple(buffer: bytes, message: Message, out: np.ndarray | None = None, order: np.ndarray | None = None) -> Float32Array:
+def unpack_simple(
+    buffer: bytes | memoryview, message: Message, out: np.ndarray | None = None, order: np.ndarray | None = None
+) -> Float32Array:
     """Unpack a simple-packed message without bitmap from its bytes, as ecCodes does.
 
     The values go to ``out`` (a new array if ``None``), at ``order[i]`` for the
@@ -95,7 +101,7 @@ def unpack_simple(buffer: bytes, message: Message, out: np.ndarray | None = None
     return out
 
 
-def _eccodes_values(body: bytes) -> np.ndarray:
+def _eccodes_values(body: bytes | memoryview) -> np.ndarray:
     handle = eccodes.codes_new_from_message(body)
     try:
         values = eccodes.codes_get_values(handle)
@@ -110,10 +116,19 @@ def _eccodes_values(body: bytes) -> np.ndarray:
         eccodes.codes_release(handle)
 
 
-def _decode_one(descriptor: int, source: str, message: Message, out: np.ndarray, canonical: bool) -> None:
-    body = os.pread(descriptor, message.length, message.offset)
-    if len(body) != message.length:
-        raise message.where(source).error("totalLength", f"the file ends {message.length - len(body)} bytes into the message")
+def _read_body(descriptor: int, source: str, message: Message, scratch: bytearray) -> memoryview:
+    """The message's bytes, read into ``scratch`` (grown if needed): one buffer per thread, not one per message."""
+    if len(scratch) < message.length:
+        scratch.extend(bytes(message.length - len(scratch)))
+    body = memoryview(scratch)[: message.length]
+    read = retry_io(os.preadv, descriptor, [body], message.offset)
+    if read != message.length:
+        raise message.where(source).error("totalLength", f"the file ends {message.length - read} bytes into the message")
+    return body
+
+
+def _decode_one(descriptor: int, source: str, message: Message, out: np.ndarray, canonical: bool, scratch: bytearray) -> None:
+    body = _read_body(descriptor, source, message, scratch)
     n, bits = message.grid.size, message.bits_per_value
     if message.fast and message.data_offset + (n * bits + 7) // 8 > message.length - 4:
         raise message.where(source).error("numberOfValues", f"{n} values of {bits} bits do not fit in the message's {message.length} bytes")
@@ -135,20 +150,65 @@ def _decode_one(descriptor: int, source: str, message: Message, out: np.ndarray,
         out[:] = values
 
 
-def _each(path: PathLike, messages: Sequence[Message], outputs: Sequence[np.ndarray], canonical: bool, workers: int | None) -> None:
+class _ThreadScratch(threading.local):
+    """Each pool thread's own message bytes and values, reused from one message to the next (no page faults per message)."""
+
+    def __init__(self) -> None:
+        self.body = bytearray()
+        self.values = np.empty(0, dtype=np.float32)
+
+    def values_for(self, size: int) -> np.ndarray:
+        if self.values.size != size:
+            self.values = np.empty(size, dtype=np.float32)
+        return self.values
+
+
+def _on_pool(path: PathLike, count: int, task: Callable[[int, str, int, _ThreadScratch], None], workers: int | None) -> None:
+    """``task(descriptor, source, index, scratch)`` for each index on ``workers`` threads (default: ML4L_THREADS or
+    the CPU affinity); the first error is raised once the tasks already running end, and the others never start."""
     source = str(path)
     if not os.path.isfile(source):
         raise InputError(source, "file not found")
-    descriptor = os.open(source, os.O_RDONLY)
+    descriptor = retry_io(os.open, source, os.O_RDONLY)
+    scratch = _ThreadScratch()
+    pool = ThreadPoolExecutor(max_workers=max(1, workers or cores_given()))
     try:
-
-        def one(index: int) -> None:
-            _decode_one(descriptor, source, messages[index], outputs[index], canonical)
-
-        with ThreadPoolExecutor(max_workers=max(1, workers or cores_given())) as pool:  # ML4L_THREADS or the CPU affinity
-            list(pool.map(one, range(len(messages))))
+        for future in [pool.submit(task, descriptor, source, index, scratch) for index in range(count)]:
+            future.result()
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         os.close(descriptor)
+
+
+def _each(path: PathLike, messages: Sequence[Message], outputs: Sequence[np.ndarray], canonical: bool, workers: int | None) -> None:
+    def one(descriptor: int, source: str, index: int, scratch: _ThreadScratch) -> None:
+        _decode_one(descriptor, source, messages[index], outputs[index], canonical, scratch.body)
+
+    _on_pool(path, len(messages), one, workers)
+
+
+def for_each_decoded(
+    path: PathLike,
+    messages: Sequence[Message],
+    consume: Callable[[int, Float32Array], None],
+    workers: int | None = None,
+    canonical: bool = True,
+) -> None:
+    """Decode each of ``messages`` on ``workers`` threads and call ``consume(index, values)`` in the thread that decoded it.
+
+    ``values`` is that thread's own buffer, overwritten by its next message: ``consume``
+    must use it (encode, copy, reduce) before it returns. Memory stays at one field per
+    thread, whatever the number of messages; an error in a decode or in ``consume`` stops
+    the messages not yet started and is raised.
+    """
+
+    def one(descriptor: int, source: str, index: int, scratch: _ThreadScratch) -> None:
+        message = messages[index]
+        values = scratch.values_for(message.grid.size)
+        _decode_one(descriptor, source, message, values, canonical, scratch.body)
+        consume(index, values)
+
+    _on_pool(path, len(messages), one, workers)
 
 
 def decode(path: PathLike, messages: Iterable[Message], workers: int | None = None, canonical: bool = True) -> Float32Array:

@@ -31,6 +31,7 @@ import numpy as np
 
 from ml4l.errors import InputError
 from ml4l.grids import Grid
+from ml4l.lake import retry_io
 from ml4l.readers.grib.errors import Where
 from ml4l.readers.grib.grid import Layout, layout_from_handle
 from ml4l.types import PathLike
@@ -126,7 +127,7 @@ def scan(path: PathLike) -> Scan:
     messages: list[Message] = []
     cache = _Cache()
     covered = 0
-    with open(source, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+    with retry_io(lambda: open(source, "rb")) as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         while (start := mapped.find(b"GRIB", covered)) >= 0:
             _log_skipped(mapped, source, covered, start)
             where = Where(source, len(messages) + 1, start)

@@ -10,9 +10,12 @@ observed pixels that pass the QC filter), variables ``lst`` (K, float32), ``view
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import xarray as xr
 
 from ml4l.errors import InputError
+from ml4l.lake import is_transient, retry_io
 from ml4l.readers.modis import geotiff, hdf4, netcdf
 from ml4l.readers.modis.day import (
     MAX_ERROR_CHOICES,
@@ -30,6 +33,7 @@ __all__ = [
     "kept_classes",
     "name_date",
     "read_modis",
+    "read_modis_blocks",
 ]
 
 _READERS = {"hdf4": hdf4.read, "geotiff": geotiff.read, "netcdf": netcdf.read}
@@ -45,13 +49,14 @@ def detect_format(path: str, source: str | None = None) -> str:
     """
     name = source or path
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
+        head = retry_io(_first_bytes, path, 8)
     except FileNotFoundError as exc:
         raise InputError(name, "MODIS file is missing") from exc
     except IsADirectoryError as exc:
         raise InputError(name, "is a directory, not a MODIS file") from exc
     except OSError as exc:
+        if is_transient(exc):  # still failing after the retries: the mount's fault, not the file's
+            raise
         raise InputError(name, f"cannot read: {exc.strerror or exc}") from exc
     if head.startswith(hdf4.MAGIC):
         return "hdf4"
@@ -62,6 +67,11 @@ def detect_format(path: str, source: str | None = None) -> str:
     if not head:
         raise InputError(name, "empty file, not a MODIS file")
     raise InputError(name, f"not a MODIS file: starts with {head[:4]!r}, expected HDF4, TIFF or NetCDF")
+
+
+def _first_bytes(path: str, count: int) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(count)
 
 
 def read_modis(path: str, *, max_lst_error_k: int | None = 3, night: bool = False, source: str | None = None) -> list[xr.Dataset]:
@@ -88,3 +98,15 @@ def read_modis(path: str, *, max_lst_error_k: int | None = 3, night: bool = Fals
     """
     name = source or path
     return _READERS[detect_format(path, name)](path, name, max_lst_error_k, night)
+
+
+def read_modis_blocks(
+    path: str, *, rows: int, max_lst_error_k: int | None = 3, night: bool = False, source: str | None = None
+) -> Iterator[xr.Dataset]:
+    """:func:`read_modis`, a GeoTIFF ``rows`` rows of pixels at a time (a full-size global day is never decoded
+    whole); the other formats, tiles and NetCDF, one day at a time. Each block's ``qc_counts`` are its own."""
+    name = source or path
+    kind = detect_format(path, name)
+    if kind == "geotiff":
+        return geotiff.read_blocks(path, name, max_lst_error_k, night, rows)
+    return iter(_READERS[kind](path, name, max_lst_error_k, night))

@@ -30,7 +30,7 @@ import xarray as xr
 
 from ml4l.errors import InputError
 from ml4l.lake import Lake
-from ml4l.readers.modis import read_modis
+from ml4l.readers.modis import read_modis, read_modis_blocks
 from ml4l.readers.modis.day import QC_CLASSES, name_date
 
 _NASA = re.compile(r"^(M[OY]D11A1)\.A\d{7}\.(h\d{2}v\d{2})\.\d{3}\.\d{13}\.hdf$")
@@ -89,7 +89,7 @@ class ModisFolder:
 def scan_folder(lake: Lake) -> ModisFolder:
     """Classify every file of ``raw/MODIS``."""
     folder = ModisFolder()
-    directory = lake.path("raw", "MODIS")
+    directory = lake.modis_folder
     if not lake.fs.exists(directory):
         return folder
     seeds: dict[str, list[str]] = defaultdict(list)
@@ -164,6 +164,29 @@ def read_day(lake: Lake, day: str, max_lst_error_k: int | None = 3, folder: Modi
         files,
         sorted({d.attrs["source"] for d in datasets if d.attrs["date_source"] == "name"}),
     )
+
+
+def read_day_blocks(
+    lake: Lake, day: str, rows: int, max_lst_error_k: int | None = 3, folder: ModisFolder | None = None
+) -> Iterator[DayRead]:
+    """:func:`read_day` in blocks of ``rows`` rows of pixels (:func:`~ml4l.readers.modis.read_modis_blocks`), each
+    a :class:`DayRead` of its own pixels and ``qc_counts``, for a day held by one file; a day combined from
+    several files (tiles, which may overlap) comes whole, as one. Nothing when the day has no file.
+    """
+    folder = folder or scan_folder(lake)
+    files = folder.files_of(day)
+    if len(files) != 1:
+        found = read_day(lake, day, max_lst_error_k, folder) if files else None
+        yield from [found] if found is not None else []
+        return
+    blocks = 0
+    with _local_copies(lake, files) as (copy,):
+        for data in read_modis_blocks(copy, rows=rows, max_lst_error_k=max_lst_error_k, source=files[0]):
+            if data.attrs["date"] == day:
+                blocks += 1
+                yield DayRead(data, [data], files, [files[0]] if data.attrs["date_source"] == "name" else [])
+    if not blocks:
+        raise InputError(files[0], f"holds no data for {day}")
 
 
 @contextmanager

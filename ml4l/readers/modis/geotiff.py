@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +67,12 @@ def _scale(src: Any, band: int, default: float) -> float:
     return default
 
 
-def _decode(src: Any, band: int, default_scale: float, default_fill: int | None, dtype: type = np.float32) -> tuple[np.ndarray, float]:
-    """Band ``band`` scaled, with its nodata (else ``default_fill`` for integers) and non-finite values as NaN."""
-    raw = src.read(band)
+def _decode(
+    src: Any, band: int, default_scale: float, default_fill: int | None, dtype: type = np.float32, window: Any = None
+) -> tuple[np.ndarray, float]:
+    """Band ``band`` (the rows of ``window``, else all) scaled, with its nodata (else ``default_fill`` for
+    integers) and non-finite values as NaN."""
+    raw = src.read(band, window=window)
     if raw.dtype.kind == "f":
         values = raw.astype(dtype)
         scale = 1.0
@@ -107,11 +113,19 @@ def _product(path: str, tags: dict[str, str], source: str) -> str:
 
 def read(path: str, source: str, max_error_k: int | None, night: bool) -> list[xr.Dataset]:
     """The file's day as a one-element list of ``read_modis`` datasets."""
+    return list(read_blocks(path, source, max_error_k, night, rows=None))
+
+
+def read_blocks(path: str, source: str, max_error_k: int | None, night: bool, rows: int | None) -> Iterator[xr.Dataset]:
+    """The file's day as ``read_modis`` datasets of ``rows`` rows of pixels each (``None``: all in one), in row
+    order, so that a full-size day (5400 x 10800) is never decoded whole; ``qc_counts`` counts each block's pixels."""
     import rasterio
     from rasterio.errors import RasterioIOError
+    from rasterio.windows import Window
 
     try:
-        with rasterio.open(path) as src:
+        with ExitStack() as files:
+            src = files.enter_context(rasterio.open(path))
             tags = src.tags()
             names = [d or "" for d in src.descriptions]
             half = "Night" if night else "Day"
@@ -127,44 +141,66 @@ def read(path: str, source: str, max_error_k: int | None, night: bool) -> list[x
                 appeears = _APPEEARS_LST.search(Path(source).name)
                 layer = f"LST_{appeears[1]}_1km" if appeears else names[0] or f"LST_{half}"
             lat, lon = _grid(src, source)
-            lst, scale = _decode(src, lst_band, LST_SCALE, LST_FILL)
-            view = _decode(src, view_band, VIEW_TIME_SCALE, _view_time_fill(src, view_band), np.float64)[0] if view_band else None
+            scale = 1.0 if np.dtype(src.dtypes[lst_band - 1]).kind == "f" else _scale(src, lst_band, LST_SCALE)
             footprint = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
             shape, transform = (src.height, src.width), src.transform
+            qc_path, view_path = companion(path, "QC"), companion(path, "view_time")
+            qc_src = None if qc_path is None else files.enter_context(_open_companion(qc_path, shape, transform))
+            view_src = None if view_path is None else files.enter_context(_open_companion(view_path, shape, transform))
+            product = _product(path, tags, source)
+            inside = [dt.date.fromisoformat(tags["date"])] if "date" in tags else []
+            dates, date_source = check_dates(source, inside, source)
+            try:
+                facts = FileFacts(source, product, platform_of(product), layer, "geotiff", footprint, scale, date_source)
+            except ValueError as exc:
+                raise InputError(source, str(exc)) from exc
+            step = rows or src.height
+            for first in range(0, src.height, step):
+                window = Window(0, first, src.width, min(step, src.height - first))
+                lst = _decode(src, lst_band, LST_SCALE, LST_FILL, window=window)[0]
+                view = None
+                if view_band:
+                    view = _decode(src, view_band, VIEW_TIME_SCALE, _view_time_fill(src, view_band), np.float64, window)[0]
+                qc = np.full(lst.shape, NO_QC, dtype=np.int16) if qc_src is None else _read_companion(qc_src, _read_qc, window)
+                if view_src is not None:
+                    view = _read_companion(view_src, _read_view_time, window)
+                layers = Layers(lst, qc, view, partial(_coordinates, lat[first : first + lst.shape[0]], lon))
+                yield day_dataset(facts, dates[0], layers, max_error_k)
     except RasterioIOError as exc:
         raise InputError(source, f"cannot read GeoTIFF: {exc}") from exc
-    qc = np.full(shape, NO_QC, dtype=np.int16)
-    qc_path, view_path = companion(path, "QC"), companion(path, "view_time")
-    if qc_path is not None:
-        qc = _companion(qc_path, shape, transform, _read_qc)
-    if view_path is not None:
-        view = _companion(view_path, shape, transform, _read_view_time)
-    product = _product(path, tags, source)
-    inside = [dt.date.fromisoformat(tags["date"])] if "date" in tags else []
-    dates, date_source = check_dates(source, inside, source)
-    try:
-        facts = FileFacts(source, product, platform_of(product), layer, "geotiff", footprint, scale, date_source)
-    except ValueError as exc:
-        raise InputError(source, str(exc)) from exc
-    layers = Layers(lst, qc, view, lambda rows, cols: (lat[rows], lon[cols]))
-    return [day_dataset(facts, dates[0], layers, max_error_k)]
 
 
-def _companion(path: Path, shape: tuple[int, int], transform: Any, decode: Any) -> np.ndarray:
+def _coordinates(lat: np.ndarray, lon: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return lat[rows], lon[cols]
+
+
+@contextmanager
+def _open_companion(path: Path, shape: tuple[int, int], transform: Any) -> Iterator[Any]:
     import rasterio
     from rasterio.errors import RasterioIOError
 
     try:
-        with rasterio.open(path) as src:
-            if (src.height, src.width) != shape or src.transform != transform:
-                raise InputError(str(path), f"grid {src.height}x{src.width} {tuple(src.transform)[:6]} differs from its LST layer's")
-            return decode(src)
+        src = rasterio.open(path)
     except RasterioIOError as exc:
         raise InputError(str(path), f"cannot read GeoTIFF: {exc}") from exc
+    with src:
+        if (src.height, src.width) != shape or src.transform != transform:
+            raise InputError(str(path), f"grid {src.height}x{src.width} {tuple(src.transform)[:6]} differs from its LST layer's")
+        yield src
 
 
-def _read_qc(src: Any) -> np.ndarray:
-    raw = src.read(1)
+def _read_companion(src: Any, decode: Callable[[Any, Any], np.ndarray], window: Any) -> np.ndarray:
+    """``decode(src, window)``; an unreadable companion is named in the error."""
+    from rasterio.errors import RasterioIOError
+
+    try:
+        return decode(src, window)
+    except RasterioIOError as exc:
+        raise InputError(str(src.name), f"cannot read GeoTIFF: {exc}") from exc
+
+
+def _read_qc(src: Any, window: Any = None) -> np.ndarray:
+    raw = src.read(1, window=window)
     qc = raw.astype(np.int16)
     if src.nodata is not None:
         qc[raw == src.nodata] = _QC_NOT_PRODUCED
@@ -176,5 +212,5 @@ def _view_time_fill(src: Any, band: int) -> int | None:
     return VIEW_TIME_FILL if src.dtypes[band - 1] == "uint8" else None
 
 
-def _read_view_time(src: Any) -> np.ndarray:
-    return _decode(src, 1, VIEW_TIME_SCALE, _view_time_fill(src, 1), np.float64)[0]
+def _read_view_time(src: Any, window: Any = None) -> np.ndarray:
+    return _decode(src, 1, VIEW_TIME_SCALE, _view_time_fill(src, 1), np.float64, window)[0]

@@ -4,20 +4,29 @@ Each member ``k`` of day ``d`` minimises, over the latent vector ``z``::
 
     |z - zeta_k|^2 / 2 + sum_j (H g(z) - y_dj - eps_kj)^2 / (2 sigma^2)
 
-with ``zeta_k ~ N(0, I)`` and ``eps_kj ~ N(0, sigma_o^2)`` (for the MAP estimate both are 0), where
-``g`` is the decoder, ``H`` the bilinear interpolation to the stations and ``sigma^2 = sigma_o^2 + s^2``
-adds the generator's own error ``s``. Members start from different points (their ``zeta_k``). The
-member fields get the generator error ``s`` as independent noise, so the spread includes what the
-latent space cannot represent. All days and members are optimised together as one batch.
+with ``zeta_k ~ N(0, I)`` and ``eps_kj ~ N(0, sigma^2)`` (for the MAP estimate both are 0), where
+``g`` is the decoder, ``H`` the bilinear interpolation to the stations and ``sigma^2 = sigma_o^2 + (f s)^2``
+adds the generator's own error ``s`` times an inflation ``f`` chosen on validation days (the error
+of nearby stations is correlated, which independent terms undercount). The observations are perturbed
+with the same ``sigma`` as the likelihood uses, as randomised maximum likelihood requires. The MAP
+comes first; each member then starts from its own point, its exact solution for the generator
+linearised at the MAP (a draw of the Laplace posterior ``N(u_map, (I + J'J / sigma^2)^-1)``), and
+refines it on the full objective, so few steps converge. The member fields get ``c s`` as independent
+noise per cell (``c`` chosen on validation days), so the spread includes what the latent space cannot
+represent. All days and members are optimised together as one batch; each day draws its perturbations
+from its own seed. ``sigma`` is in standardised units: each day is divided by its seasonal scale.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from ml4l.usecases.assimilation.recipe import AnalysisConfig
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -59,49 +68,71 @@ class Ensemble:
         return self.members.std(axis=1, ddof=1)
 
 
+def _at_stations(decoder: Any, prior: LatentPrior, index: npt.NDArray[np.int64], weights: FloatArray) -> Any:
+    """``u -> H g(z(u))`` as a TensorFlow function of whitened latent vectors ``(B, latent)``: ``(B, points)``."""
+    import tensorflow as tf
+
+    index_t = tf.constant(index, dtype=tf.int32)
+    weights_t = tf.constant(weights, dtype=tf.float32)
+    centre = tf.constant(prior.mean[None, :], dtype=tf.float32)
+    factor = tf.constant(prior.factor.T, dtype=tf.float32)
+
+    def observe(u: Any) -> Any:
+        fields = tf.reshape(decoder(centre + tf.matmul(u, factor), training=False), (tf.shape(u)[0], -1))
+        return tf.reduce_sum(tf.gather(fields, index_t, axis=1) * weights_t, axis=-1)
+
+    return observe
+
+
 def fit_latent(
     decoder: Any,
     prior: LatentPrior,
     index: npt.NDArray[np.int64],
     weights: FloatArray,
     targets: FloatArray,
-    sigma: float,
+    sigma: float | FloatArray,
     prior_mean: FloatArray,
     iterations: int,
     learning_rate: float,
+    start: FloatArray | None = None,
 ) -> FloatArray:
     """Minimise ``|u - prior_mean|^2 / 2 + |H g(z(u)) - targets|^2 / (2 sigma^2)`` for a batch ``(B, points)``.
 
     ``u`` is the whitened latent vector of ``prior``; ``index``/``weights`` ``(points, 4)`` are ``H``;
-    ``sigma`` and ``targets`` are in the decoder's units. Adam from ``u = prior_mean``; returns ``u``.
+    ``sigma`` (a scalar or one per row) and ``targets`` are in the decoder's units. Adam from ``start``
+    (default ``prior_mean``); returns ``u``. Rows are independent (Adam is elementwise), so one batch holds many problems.
     """
     import tensorflow as tf
 
-    index_t = tf.constant(index, dtype=tf.int32)
-    weights_t = tf.constant(weights, dtype=tf.float32)
+    observe = _at_stations(decoder, prior, index, weights)
     targets_t = tf.constant(targets, dtype=tf.float32)
     prior_t = tf.constant(prior_mean, dtype=tf.float32)
-    centre = tf.constant(prior.mean[None, :], dtype=tf.float32)
-    factor = tf.constant(prior.factor.T, dtype=tf.float32)
-    z = tf.Variable(prior_t)
+    z = tf.Variable(tf.constant(prior_mean if start is None else start, dtype=tf.float32))
     optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate)
-    inverse_variance = 1.0 / (sigma * sigma)
-
-    def loss() -> Any:
-        fields = tf.reshape(decoder(centre + tf.matmul(z, factor), training=False), (tf.shape(z)[0], -1))
-        at_stations = tf.reduce_sum(tf.gather(fields, index_t, axis=1) * weights_t, axis=-1)
-        return 0.5 * tf.reduce_sum(tf.square(z - prior_t)) + 0.5 * inverse_variance * tf.reduce_sum(tf.square(at_stations - targets_t))
+    inverse_variance = tf.constant(np.broadcast_to(1.0 / np.square(sigma), (len(targets),))[:, None], dtype=tf.float32)
 
     @tf.function
     def step() -> Any:
         with tf.GradientTape() as tape:
-            value = loss()
+            value = 0.5 * tf.reduce_sum(tf.square(z - prior_t)) + 0.5 * tf.reduce_sum(inverse_variance * tf.square(observe(z) - targets_t))
         optimizer.apply_gradients([(tape.gradient(value, z), z)])
         return value
 
     for _ in range(iterations):
         step()
     return z.numpy().astype(np.float64)
+
+
+def station_jacobian(decoder: Any, prior: LatentPrior, index: npt.NDArray[np.int64], weights: FloatArray, u: FloatArray) -> FloatArray:
+    """``d H g(z(u)) / du`` at each row of ``u``: ``(B, points, latent)``."""
+    import tensorflow as tf
+
+    observe = _at_stations(decoder, prior, index, weights)
+    u_t = tf.constant(u, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(u_t)
+        values = observe(u_t)
+    return np.asarray(tape.batch_jacobian(values, u_t), dtype=np.float64)
 
 
 def decode(decoder: Any, prior: LatentPrior, u: FloatArray, batch: int = 4096) -> FloatArray:
@@ -111,7 +142,13 @@ def decode(decoder: Any, prior: LatentPrior, u: FloatArray, batch: int = 4096) -
     return np.concatenate(parts).astype(np.float64)
 
 
-def map_estimate(
+def day_seeds(seed: int, times: npt.ArrayLike) -> list[np.random.SeedSequence]:
+    """One seed per day from ``seed`` and the date, so a day's members do not depend on the other days requested."""
+    days = np.asarray(times, dtype="datetime64[D]").astype(np.int64)
+    return [np.random.SeedSequence([seed, int(day) + 1_000_000]) for day in days]
+
+
+def ensemble_fields(
     decoder: Any,
     prior: LatentPrior,
     index: npt.NDArray[np.int64],
@@ -119,16 +156,50 @@ def map_estimate(
     observations: FloatArray,
     sigma_o: float,
     error_std: float,
-    scale: float,
+    scale: FloatArray,
+    members: int,
     iterations: int,
     learning_rate: float,
-) -> FloatArray:
-    """The MAP fields ``(days, ny, nx)`` in K for observations ``(days, points)`` in K."""
-    sigma = float(np.hypot(sigma_o / scale, error_std))
+    member_iterations: int,
+    member_learning_rate: float,
+    seeds: Sequence[np.random.SeedSequence],
+) -> tuple[FloatArray, FloatArray]:
+    """The members' decoded fields ``(days, members, ny, nx)`` in K, and standard normal noise of that shape for them.
+
+    ``observations`` ``(days, points)`` and ``sigma_o`` are in K, ``scale`` ``(days,)`` converts each day
+    from K to decoder units, ``error_std`` (the inflated generator error) is in decoder units; ``seeds``
+    has one entry per day (:func:`day_seeds`). The MAP of each day comes
+    first (``iterations`` Adam steps from the origin); each member then starts from its RML solution
+    for the generator linearised at the MAP (a draw of the Laplace posterior) and takes
+    ``member_iterations`` Adam steps on its own objective.
+    """
+    days, points = observations.shape
+    if len(seeds) != days:
+        raise ValueError(f"{len(seeds)} seeds for {days} days")
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), (days,))
+    sigma = np.hypot(sigma_o / scale, error_std)  # (days,)
+    y = observations / scale[:, None]
+    u_map = fit_latent(decoder, prior, index, weights, y, sigma, np.zeros((days, prior.size)), iterations, learning_rate)
+    jacobian = station_jacobian(decoder, prior, index, weights, u_map) / sigma[:, None, None]  # (days, points, latent), whitened
+    covariance = np.linalg.inv(np.eye(prior.size) + np.einsum("dpi,dpj->dij", jacobian, jacobian))
+    generators = [np.random.default_rng(seed) for seed in seeds]
+    zeta = np.stack([rng.standard_normal((members, prior.size)) for rng in generators])
+    eps = np.stack([rng.normal(0.0, 1.0, (members, points)) for rng in generators])  # in units of sigma
+    starts = u_map[:, None, :] + np.einsum("dij,dmj->dmi", covariance, zeta + np.einsum("dpi,dmp->dmi", jacobian, eps))
     u = fit_latent(
-        decoder, prior, index, weights, observations / scale, sigma, np.zeros((len(observations), prior.size)), iterations, learning_rate
+        decoder,
+        prior,
+        index,
+        weights,
+        (y[:, None, :] + sigma[:, None, None] * eps).reshape(days * members, points),
+        np.repeat(sigma, members),
+        zeta.reshape(days * members, prior.size),
+        member_iterations,
+        member_learning_rate,
+        start=starts.reshape(days * members, prior.size),
     )
-    return decode(decoder, prior, u) * scale
+    fields = decode(decoder, prior, u).reshape(days, members, *decoder.output_shape[1:3]) * scale[:, None, None, None]
+    return fields, np.stack([rng.standard_normal(fields.shape[1:]) for rng in generators])
 
 
 def assimilate(
@@ -139,32 +210,40 @@ def assimilate(
     observations: FloatArray,
     sigma_o: float,
     generator_std: float,
-    scale: float,
-    members: int,
-    iterations: int,
-    learning_rate: float,
-    seed: int,
+    scale: FloatArray,
+    config: AnalysisConfig,
+    seeds: Sequence[np.random.SeedSequence],
     error_inflation: float = 1.0,
+    noise_factor: float = 1.0,
 ) -> Ensemble:
-    """The ensemble for days of observations ``(days, points)`` in K; ``scale`` converts K to decoder units.
+    """The ensemble for days of observations ``(days, points)`` in K; ``scale`` ``(days,)`` converts K to decoder units.
 
-    ``error_inflation`` scales the generator error in the likelihood only (chosen on validation days);
-    the members' added noise stays the generator's own error.
+    ``error_inflation`` scales the generator error ``s`` in the likelihood (and so in the observation
+    perturbations); the members get ``noise_factor * s`` as independent noise per cell. Both are
+    chosen on validation days (``pipeline.calibrate``).
     """
-    rng = np.random.default_rng(seed)
-    days, points = observations.shape
-    zeta = rng.standard_normal((days, members, prior.size))
-    eps = rng.normal(0.0, sigma_o, (days, members, points))
-    targets = ((observations[:, None, :] + eps) / scale).reshape(days * members, points)
-    sigma = float(np.hypot(sigma_o / scale, error_inflation * generator_std))
-    u = fit_latent(decoder, prior, index, weights, targets, sigma, zeta.reshape(days * members, prior.size), iterations, learning_rate)
-    fields = decode(decoder, prior, u)
-    fields = fields + rng.normal(0.0, generator_std, fields.shape)
-    return Ensemble(fields.reshape(days, members, *fields.shape[1:]) * scale)
+    fields, noise = ensemble_fields(
+        decoder,
+        prior,
+        index,
+        weights,
+        observations,
+        sigma_o,
+        error_inflation * generator_std,
+        scale,
+        config.members,
+        config.iterations,
+        config.learning_rate,
+        config.member_iterations,
+        config.member_learning_rate,
+        seeds,
+    )
+    day_scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), (len(fields),))[:, None, None, None]
+    return Ensemble(fields + noise_factor * generator_std * day_scale * noise)
 
 
 def best_fit(
-    decoder: Any, prior: LatentPrior, truth: FloatArray, scale: float, generator_std: float, iterations: int, learning_rate: float
+    decoder: Any, prior: LatentPrior, truth: FloatArray, scale: FloatArray, generator_std: float, iterations: int, learning_rate: float
 ) -> FloatArray:
     """The oracle: the generator's best latent fit (MAP with the prior) to the full true fields ``(days, ny, nx)``, in K."""
     days, ny, nx = truth.shape
@@ -176,10 +255,10 @@ def best_fit(
         prior,
         index,
         weights,
-        truth.reshape(days, cells) / scale,
+        truth.reshape(days, cells) / scale[:, None],
         generator_std,
         np.zeros((days, prior.size)),
         iterations,
         learning_rate,
     )
-    return decode(decoder, prior, u) * scale
+    return decode(decoder, prior, u) * scale[:, None, None]

@@ -172,6 +172,33 @@ def fields_from_era(t2m: xr.DataArray, config: FieldsConfig, train_years: tuple[
     )
 
 
+@dataclass(frozen=True)
+class SeasonalScale:
+    """The anomaly's standard deviation by day of year, in K: the square root of a mean and annual
+    harmonics fitted by least squares to each training day's mean square anomaly.
+
+    Dividing by it makes the anomalies' spread the same through the year, so one generator error and
+    one observation weighting hold in winter and in summer alike.
+    """
+
+    coefficients: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, anomaly: FloatArray, times: npt.ArrayLike, harmonics: int = 2) -> SeasonalScale:
+        days = pd.DatetimeIndex(np.asarray(times))
+        mean_square = np.mean(np.square(anomaly.reshape(len(days), -1)), axis=1)
+        coefficients, *_ = np.linalg.lstsq(_harmonic_design(days, harmonics), mean_square, rcond=None)
+        return cls(tuple(float(c) for c in coefficients))
+
+    def at(self, times: npt.ArrayLike) -> FloatArray:
+        """The scale ``(days,)`` of each day, in K."""
+        days = pd.DatetimeIndex(np.asarray(times))
+        variance = _harmonic_design(days, (len(self.coefficients) - 1) // 2) @ np.asarray(self.coefficients)
+        if (variance <= 0).any():
+            raise ValueError("the seasonal variance fit is not positive on every day")
+        return np.asarray(np.sqrt(variance), dtype=np.float64)
+
+
 def _harmonic_design(days: pd.DatetimeIndex, harmonics: int) -> FloatArray:
     phase = 2 * np.pi * days.dayofyear.to_numpy() / 365.25
     columns = [np.ones(len(days))]

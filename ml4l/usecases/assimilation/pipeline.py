@@ -27,7 +27,14 @@ from ml4l.ml import splits
 from ml4l.ml.metrics import gap_closed
 from ml4l.ml.trainer import FitConfig, fit
 from ml4l.usecases.assimilation import analysis, baselines, scores
-from ml4l.usecases.assimilation.fields import Grid, interpolation_weights, pseudo_observations, stations, synthetic_fields
+from ml4l.usecases.assimilation.fields import (
+    Grid,
+    SeasonalScale,
+    interpolation_weights,
+    pseudo_observations,
+    stations,
+    synthetic_fields,
+)
 from ml4l.usecases.assimilation.recipe import AssimilationRecipe
 from ml4l.usecases.assimilation.vae import build_vae, decoder_std, encode
 
@@ -42,15 +49,15 @@ class Paths:
 
     @classmethod
     def of(cls, lake: Lake) -> Paths:
-        return cls(lake.path("da", "fields.zarr"), lake.path("da", "stations.parquet"), lake.path("da", "observations.parquet"))
+        return cls(lake.usecase("da", "fields.zarr"), lake.usecase("da", "stations.parquet"), lake.usecase("da", "observations.parquet"))
 
 
 def generator_dir(lake: Lake, model: str) -> str:
-    return lake.path("da", model, "generator")
+    return lake.usecase("da", model, "generator")
 
 
 def analysis_path(lake: Lake, model: str) -> str:
-    return lake.path("da", model, "analysis.zarr")
+    return lake.usecase("da", model, "analysis.zarr")
 
 
 def split_labels(times: np.ndarray, recipe: AssimilationRecipe) -> np.ndarray:
@@ -77,29 +84,9 @@ def write_inputs(lake: Lake, recipe: AssimilationRecipe) -> Paths:
     with lake.replace_whole(paths.fields) as staging:
         fields.to_zarr(staging, mode="w-", zarr_format=3, consolidated=True)
     for frame, target in ((network, paths.stations), (observations, paths.observations)):
-        with _atomic(lake, target) as handle:
+        with lake.replace_whole(target) as staging, lake.fs.open(staging, "wb") as handle:
             frame.to_parquet(handle, index=False)
     return paths
-
-
-class _atomic:
-    """Write a file aside and rename it into place on success."""
-
-    def __init__(self, lake: Lake, target: str) -> None:
-        self.lake, self.target = lake, target
-        self.staging = f"{target}.tmp-{np.random.default_rng().integers(1 << 62):x}"
-
-    def __enter__(self) -> Any:
-        self.lake.fs.makedirs(self.target.rsplit("/", 1)[0], exist_ok=True)
-        self.handle = self.lake.fs.open(self.staging, "wb")
-        return self.handle
-
-    def __exit__(self, kind: object, error: object, trace: object) -> None:
-        self.handle.close()
-        if kind is None:
-            self.lake.fs.mv(self.staging, self.target)
-        else:
-            self.lake.fs.rm(self.staging)
 
 
 def read_fields(lake: Lake) -> xr.Dataset:
@@ -139,13 +126,14 @@ def read_observations(lake: Lake, path: str | None, grid: Grid) -> pd.DataFrame:
 
 @dataclass
 class Generator:
-    """The trained decoder, its latent prior, the standardisation scale and the generator error."""
+    """The trained decoder, its latent prior, the seasonal standardisation scale and the generator error (standardised units)."""
 
     decoder: Any
     prior: analysis.LatentPrior
-    scale: float
+    seasonal: SeasonalScale
     generator_std: float
     error_inflation: float = 1.0
+    noise_factor: float = 1.0
 
     def save(self, lake: Lake, model: str) -> str:
         target = generator_dir(lake, model)
@@ -153,7 +141,14 @@ class Generator:
             self.decoder.save(f"{scratch}/decoder.keras")
             np.savez(f"{scratch}/prior.npz", mean=self.prior.mean, factor=self.prior.factor)
             Path(scratch, "generator.json").write_text(
-                json.dumps({"scale": self.scale, "generator_std": self.generator_std, "error_inflation": self.error_inflation})
+                json.dumps(
+                    {
+                        "seasonal_scale": self.seasonal.coefficients,
+                        "generator_std": self.generator_std,
+                        "error_inflation": self.error_inflation,
+                        "noise_factor": self.noise_factor,
+                    }
+                )
             )
             lake.fs.put(f"{scratch}/", staging, recursive=True)
         return target
@@ -172,7 +167,12 @@ class Generator:
             prior = np.load(f"{scratch}/prior.npz")
             meta = json.loads(Path(scratch, "generator.json").read_text())
         return cls(
-            decoder, analysis.LatentPrior(prior["mean"], prior["factor"]), meta["scale"], meta["generator_std"], meta["error_inflation"]
+            decoder,
+            analysis.LatentPrior(prior["mean"], prior["factor"]),
+            SeasonalScale(tuple(meta["seasonal_scale"])),
+            meta["generator_std"],
+            meta["error_inflation"],
+            meta["noise_factor"],
         )
 
 
@@ -180,8 +180,11 @@ def train_generator(fields: xr.Dataset, labels: np.ndarray, recipe: Assimilation
     """Fit the VAE on the training years; the validation years alone pick the checkpoint."""
     anomaly = fields["anomaly"].values.astype(np.float64)
     train, validation = anomaly[labels == splits.TRAIN], anomaly[labels == splits.VALIDATION]
-    scale = float(train.std())
-    x, v = (train / scale)[..., None].astype(np.float32), (validation / scale)[..., None].astype(np.float32)
+    times = fields["time"].values
+    seasonal = SeasonalScale.fit(train, times[labels == splits.TRAIN])
+    train = train / seasonal.at(times[labels == splits.TRAIN])[:, None, None]
+    validation = validation / seasonal.at(times[labels == splits.VALIDATION])[:, None, None]
+    x, v = train[..., None].astype(np.float32), validation[..., None].astype(np.float32)
     built: dict[str, Any] = {}
 
     def build() -> Any:
@@ -195,8 +198,8 @@ def train_generator(fields: xr.Dataset, labels: np.ndarray, recipe: Assimilation
         (v, v),
         FitConfig(epochs=c.epochs, batch_size=c.batch_size, learning_rate=c.learning_rate, patience=c.patience, seed=c.seed, loss="mse"),
     )
-    mu, log_var = encode(result.model, train / scale)
-    generator = Generator(built["decoder"], analysis.LatentPrior.fit(mu, log_var), scale, decoder_std(result.model))
+    mu, log_var = encode(result.model, train)
+    generator = Generator(built["decoder"], analysis.LatentPrior.fit(mu, log_var), seasonal, decoder_std(result.model))
     return generator, result.history, result.best_epoch
 
 
@@ -206,86 +209,126 @@ def spaced_days(labels: np.ndarray, label: int, count: int) -> np.ndarray:
     return chosen[np.linspace(0, len(chosen) - 1, min(count, len(chosen))).astype(int)]
 
 
-def choose_error_inflation(
-    generator: Generator,
-    fields: xr.Dataset,
-    labels: np.ndarray,
-    observations: pd.DataFrame,
-    network: pd.DataFrame,
-    recipe: AssimilationRecipe,
-) -> dict[float, float]:
-    """Set ``generator.error_inflation`` to the candidate with the lowest MAP RMSE at unobserved cells on validation days.
+@dataclass(frozen=True)
+class ScoredDays:
+    """Days of one set with what scoring them needs: truth, observations, ``H`` and the cells without a station."""
 
-    Returns each candidate's validation RMSE. The test days play no part.
-    """
-    grid = Grid.of(recipe.fields)
-    days = spaced_days(labels, splits.VALIDATION, recipe.analysis.validation_days)
-    truth = fields["anomaly"].values[days].astype(np.float64)
-    y = observation_matrix(observations, fields["time"].values[days], network)
-    index, weights = interpolation_weights(grid, network["lat"], network["lon"])
-    unobserved = scores.unobserved_cells(grid.lat, grid.lon, network["lat"].to_numpy(), network["lon"].to_numpy(), grid.step)
-    a = recipe.analysis
-    errors = {}
-    for factor in a.error_inflations:
-        estimate = analysis.map_estimate(
-            generator.decoder,
-            generator.prior,
+    times: np.ndarray
+    truth: np.ndarray  # (days, ny, nx) K
+    observations: np.ndarray  # (days, stations) K, in the network's order
+    index: np.ndarray  # H: (stations, 4) flat cell indices
+    weights: np.ndarray  # H: (stations, 4) bilinear weights
+    unobserved: np.ndarray  # (ny, nx): no station within one grid step
+    network: pd.DataFrame
+
+    @classmethod
+    def of(
+        cls, fields: xr.Dataset, labels: np.ndarray, label: int, count: int, observations: pd.DataFrame, network: pd.DataFrame, grid: Grid
+    ) -> ScoredDays:
+        """``count`` days of the set ``label``, evenly spaced over its years."""
+        days = spaced_days(labels, label, count)
+        times = fields["time"].values[days]
+        index, weights = interpolation_weights(grid, network["lat"], network["lon"])
+        lat, lon = network["lat"].to_numpy(), network["lon"].to_numpy()
+        return cls(
+            times,
+            fields["anomaly"].values[days].astype(np.float64),
+            observation_matrix(observations, times, network),
             index,
             weights,
-            y,
+            scores.unobserved_cells(grid.lat, grid.lon, lat, lon, grid.step),
+            network,
+        )
+
+
+def calibrate(generator: Generator, days: ScoredDays, recipe: AssimilationRecipe) -> dict[str, float]:
+    """Set the generator's ``error_inflation`` and ``noise_factor`` from the candidates, scored on ``days``.
+
+    ``days`` are validation days, scored at their unobserved cells. Among the pairs whose spread
+    matches their error (spread/skill ratio within ``recipe.analysis.spread_skill_bounds``) the one
+    with the lowest ensemble CRPS wins; if none does, the ratio nearest 1. Returns each pair's CRPS
+    and ratio (keys ``crps_inflation_<f>_noise_<c>``, ``spread_skill_inflation_<f>_noise_<c>``).
+    The test days play no part.
+    """
+    a = recipe.analysis
+    truth = days.truth[:, days.unobserved]  # (days, cells)
+    seeds = analysis.day_seeds(a.seed, days.times)
+    scale = generator.seasonal.at(days.times)
+    crps: dict[tuple[float, float], float] = {}
+    ratio: dict[tuple[float, float], float] = {}
+    for inflation in a.error_inflations:
+        fields, noise = analysis.ensemble_fields(
+            generator.decoder,
+            generator.prior,
+            days.index,
+            days.weights,
+            days.observations,
             recipe.stations.sigma_o,
-            factor * generator.generator_std,
-            generator.scale,
+            inflation * generator.generator_std,
+            scale,
+            a.members,
             a.iterations,
             a.learning_rate,
+            a.member_iterations,
+            a.member_learning_rate,
+            seeds,
         )
-        errors[factor] = scores.rmse(truth[:, unobserved], estimate[:, unobserved])
-    generator.error_inflation = min(errors, key=errors.__getitem__)
-    return errors
+        for factor in a.noise_factors:
+            members = fields + factor * generator.generator_std * scale[:, None, None, None] * noise
+            at_cells = np.moveaxis(members[:, :, days.unobserved], 1, -1).reshape(-1, a.members)
+            crps[(inflation, factor)] = scores.crps(at_cells, truth.ravel())
+            ratio[(inflation, factor)] = scores.spread_skill_ratio(at_cells, truth.ravel())
+    low, high = a.spread_skill_bounds
+    calibrated = [pair for pair, value in ratio.items() if low <= value <= high]
+    nearest_one = min(ratio, key=lambda pair: abs(np.log(ratio[pair])))
+    generator.error_inflation, generator.noise_factor = min(calibrated, key=crps.__getitem__) if calibrated else nearest_one
+    named = {}
+    for (f, c), value in crps.items():
+        pair = f"inflation_{f:g}_noise_{c:g}".replace(".", "_")
+        named[f"crps_{pair}"], named[f"spread_skill_{pair}"] = value, ratio[(f, c)]
+    return named
 
 
 def evaluate(
-    generator: Generator,
-    fields: xr.Dataset,
-    labels: np.ndarray,
-    observations: pd.DataFrame,
-    network: pd.DataFrame,
-    recipe: AssimilationRecipe,
+    generator: Generator, days: ScoredDays, train: np.ndarray, grid: Grid, recipe: AssimilationRecipe
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Scores on the test days at cells without observations: the VAE ensemble, the baselines and the oracle."""
-    grid = Grid.of(recipe.fields)
-    days = spaced_days(labels, splits.TEST, recipe.analysis.test_days)
-    truth = fields["anomaly"].values[days].astype(np.float64)
-    y = observation_matrix(observations, fields["time"].values[days], network)
-    index, weights = interpolation_weights(grid, network["lat"], network["lon"])
+    """Scores of ``days`` at cells without observations: the VAE ensemble, the baselines fitted on ``train`` and the oracle.
+
+    The flow scores the test days; the metric names say ``test`` for that reason.
+    """
     a, sigma_o = recipe.analysis, recipe.stations.sigma_o
+    truth, y, network = days.truth, days.observations, days.network
     ensemble = analysis.assimilate(
         generator.decoder,
         generator.prior,
-        index,
-        weights,
+        days.index,
+        days.weights,
         y,
         sigma_o,
         generator.generator_std,
-        generator.scale,
-        a.members,
-        a.iterations,
-        a.learning_rate,
-        a.seed,
+        generator.seasonal.at(days.times),
+        a,
+        analysis.day_seeds(a.seed, days.times),
         generator.error_inflation,
+        generator.noise_factor,
     )
-    train = fields["anomaly"].values[labels == splits.TRAIN].astype(np.float64)
     estimates = {
         "climatology": np.zeros_like(truth),
-        "pca": baselines.PCAPrior.fit(train, recipe.vae.latent).analyse(index, weights, y, sigma_o).reshape(truth.shape),
+        "pca": baselines.PCAPrior.fit(train, recipe.vae.latent).analyse(days.index, days.weights, y, sigma_o).reshape(truth.shape),
         "oi": baselines.optimal_interpolation(
             baselines.GaussianCovariance.fit(train, grid), grid, network["lat"].to_numpy(), network["lon"].to_numpy(), y, sigma_o
         ).reshape(truth.shape),
     }
     oracle = analysis.best_fit(
-        generator.decoder, generator.prior, truth, generator.scale, generator.generator_std, a.iterations, a.learning_rate
+        generator.decoder,
+        generator.prior,
+        truth,
+        generator.seasonal.at(days.times),
+        generator.generator_std,
+        a.iterations,
+        a.learning_rate,
     )
-    unobserved = scores.unobserved_cells(grid.lat, grid.lon, network["lat"].to_numpy(), network["lon"].to_numpy(), grid.step)
+    unobserved = days.unobserved
     at = (slice(None), unobserved)
     metrics = {"test_rmse": scores.rmse(truth[at], ensemble.mean[at]), "oracle_test_rmse": scores.rmse(truth[at], oracle[at])}
     for name, estimate in estimates.items():
@@ -297,12 +340,12 @@ def evaluate(
     k = members.shape[-1]
     metrics["spread_skill_ratio"] = scores.spread_skill_ratio(members[at].reshape(-1, k), truth[at].ravel())
     metrics["test_crps"] = scores.crps(members[at].reshape(-1, k), truth[at].ravel())
-    sparse = scores.thinned(unobserved, recipe.analysis.rank_thinning)
+    sparse = scores.thinned(unobserved, a.rank_thinning)
     counts, p_value = scores.rank_histogram(members[:, sparse].reshape(-1, k), truth[:, sparse].ravel())
     metrics["rank_histogram_chi2_pvalue"] = p_value
-    metrics.update({"test_days": float(len(days)), "scored_cells": float(unobserved.sum())})
+    metrics.update({"test_days": float(len(truth)), "scored_cells": float(unobserved.sum())})
     detail = {
-        "days": fields["time"].values[days],
+        "days": days.times,
         "truth": truth,
         "ensemble": ensemble,
         "oracle": oracle,
@@ -376,9 +419,13 @@ def train_and_score(lake: Lake, recipe: AssimilationRecipe, uri: str | None = No
         network = pd.read_parquet(handle)
     observations = read_observations(lake, paths.observations, grid)
     generator, history, best_epoch = train_generator(fields, labels, recipe)
-    inflation_rmse = choose_error_inflation(generator, fields, labels, observations, network, recipe)
+    a = recipe.analysis
+    validation_days = ScoredDays.of(fields, labels, splits.VALIDATION, a.validation_days, observations, network, grid)
+    calibration_crps = calibrate(generator, validation_days, recipe)
     saved = generator.save(lake, recipe.model_name)
-    metrics, detail = evaluate(generator, fields, labels, observations, network, recipe)
+    test_days = ScoredDays.of(fields, labels, splits.TEST, a.test_days, observations, network, grid)
+    train = fields["anomaly"].values[labels == splits.TRAIN].astype(np.float64)
+    metrics, detail = evaluate(generator, test_days, train, grid, recipe)
     with tracking.run(lake, EXPERIMENT, uri, run_name=f"vae-{recipe.model_name}") as run:
         tracking.log_recipe(recipe)
         mlflow.log_params(
@@ -386,11 +433,12 @@ def train_and_score(lake: Lake, recipe: AssimilationRecipe, uri: str | None = No
                 "split_hash": splits.split_hash(labels),
                 "best_epoch": best_epoch,
                 "generator_std": generator.generator_std,
-                "scale": generator.scale,
+                "seasonal_scale": json.dumps(generator.seasonal.coefficients),
                 "error_inflation": generator.error_inflation,
+                "noise_factor": generator.noise_factor,
             }
         )
-        mlflow.log_metrics({f"validation_rmse_inflation_{k:g}".replace(".", "_"): v for k, v in inflation_rmse.items()})
+        mlflow.log_metrics({f"validation_{name}": value for name, value in calibration_crps.items()})
         for epoch in range(len(history.get("loss", []))):
             mlflow.log_metrics({k: v[epoch] for k, v in history.items() if len(v) > epoch}, step=epoch)
         mlflow.log_metrics(metrics)
@@ -421,31 +469,32 @@ def assimilate_range(lake: Lake, recipe: AssimilationRecipe, start: str, end: st
     if chosen.empty:
         raise InputError(observations or Paths.of(lake).observations, f"no observations between {start} and {end}")
     generator = Generator.load(lake, recipe.model_name)
-    days = np.sort(pd.to_datetime(chosen["time"]).unique())
+    chosen = chosen.assign(time=pd.to_datetime(chosen["time"]))
+    if "sigma_o" not in chosen:
+        chosen = chosen.assign(sigma_o=recipe.stations.sigma_o)
     a = recipe.analysis
-    members, means = [], []
-    for day in days:
-        rows = chosen[pd.to_datetime(chosen["time"]) == day]
-        index, weights = interpolation_weights(grid, rows["lat"], rows["lon"])
-        sigma_o = float(rows["sigma_o"].iloc[0]) if "sigma_o" in rows else recipe.stations.sigma_o
+    analysed: dict[np.datetime64, np.ndarray] = {}
+    # days observed by the same stations with the same error are one batch (one graph, one optimisation)
+    for network, group in _same_network_days(chosen):
+        index, weights = interpolation_weights(grid, network["lat"], network["lon"])
+        times = group["time"].unique()
         ensemble = analysis.assimilate(
             generator.decoder,
             generator.prior,
             index,
             weights,
-            rows["value"].to_numpy(np.float64)[None, :],
-            sigma_o,
+            group["value"].to_numpy(np.float64).reshape(len(times), len(network)),
+            float(group["sigma_o"].iloc[0]),
             generator.generator_std,
-            generator.scale,
-            a.members,
-            a.iterations,
-            a.learning_rate,
-            a.seed,
+            generator.seasonal.at(times),
+            a,
+            analysis.day_seeds(a.seed, times),
             generator.error_inflation,
+            generator.noise_factor,
         )
-        members.append(ensemble.members[0])
-        means.append(ensemble.mean[0])
-    stack = np.stack(members).astype(np.float32)
+        analysed.update(zip(times, ensemble.members, strict=True))
+    days = np.sort(np.array(list(analysed), dtype="datetime64[ns]"))
+    stack = np.stack([analysed[day] for day in days]).astype(np.float32)
     result = xr.Dataset(
         {
             "mean": (("time", "lat", "lon"), stack.mean(axis=1), {"units": "K"}),
@@ -459,6 +508,19 @@ def assimilate_range(lake: Lake, recipe: AssimilationRecipe, start: str, end: st
     with lake.replace_whole(target) as staging:
         result.to_zarr(staging, mode="w-", zarr_format=3, consolidated=True)
     return target
+
+
+def _same_network_days(table: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Groups of days with identical stations (same order) and ``sigma_o``: ``(network lat/lon, rows sorted by day)``."""
+    table = table.sort_values("time", kind="stable")
+    keys = {
+        time: (tuple(rows["lat"]), tuple(rows["lon"]), float(rows["sigma_o"].iloc[0])) for time, rows in table.groupby("time", sort=True)
+    }
+    groups = []
+    for key in dict.fromkeys(keys.values()):
+        rows = table[table["time"].isin([t for t, k in keys.items() if k == key])]
+        groups.append((pd.DataFrame({"lat": key[0], "lon": key[1]}), rows))
+    return groups
 
 
 def fields_table(fields: xr.Dataset) -> pd.DataFrame:
@@ -477,17 +539,18 @@ def fields_table(fields: xr.Dataset) -> pd.DataFrame:
         )
 
 
-def validate_inputs(lake: Lake, observations: str | None = None) -> list[Any]:
-    """The ``da_fields`` and ``da_observations`` suites; a failure quarantines the dataset and raises ``InputError``."""
+def validate_inputs(lake: Lake, observations: str | None = None, fields: bool = True) -> list[Any]:
+    """The ``da_observations`` suite, and ``da_fields`` unless ``fields`` is false (the analysis alone reads no fields).
+
+    A failure quarantines the dataset and raises ``InputError``.
+    """
     from ml4l.quality import validate
 
     table_path = observations or Paths.of(lake).observations
     with lake.fs.open(table_path, "rb") as handle:
         table = pd.read_parquet(handle)
-    outcomes = [
-        validate(lake, "da_fields", "fields", fields_table(read_fields(lake))),
-        validate(lake, "da_observations", Path(table_path).stem, table),
-    ]
+    outcomes = [validate(lake, "da_fields", "fields", fields_table(read_fields(lake)))] if fields else []
+    outcomes.append(validate(lake, "da_observations", Path(table_path).stem, table))
     failed = [o for o in outcomes if not o.success]
     if failed:
         raise InputError(Paths.of(lake).fields if failed[0].dataset == "da_fields" else table_path, failed[0].summary())

@@ -6,10 +6,9 @@ import math
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ml4l.errors import InputError
+from ml4l.config import load_typed_recipe
 
 
 class FieldsConfig(BaseModel):
@@ -22,7 +21,7 @@ class FieldsConfig(BaseModel):
     ny: int = Field(32, ge=8, le=128)
     nx: int = Field(32, ge=8, le=256)
     first_year: int = 2001
-    years: int = Field(8, ge=3)
+    years: int = Field(14, ge=3)
     correlation_km: float = Field(2000.0, gt=0)
     """e-folding length of the latent Gaussian field's correlation."""
     persistence: float = Field(0.7, ge=0, lt=1)
@@ -52,9 +51,9 @@ class StationsConfig(BaseModel):
 
 class SplitYears(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    train: tuple[int, int] = (2001, 2006)
-    validation: tuple[int, int] = (2007, 2007)
-    test: tuple[int, int] = (2008, 2008)
+    train: tuple[int, int] = (2001, 2012)
+    validation: tuple[int, int] = (2013, 2013)
+    test: tuple[int, int] = (2014, 2014)
     gap_days: int = Field(30, ge=0)
 
 
@@ -62,8 +61,12 @@ class VAEConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     latent: int = Field(24, ge=2, le=256)
     beta: float = Field(1.0, gt=0)
+    filters: tuple[int, int, int] = (8, 16, 32)
+    """channels of the encoder's three stride-2 convolutions (the decoder mirrors them)."""
+    dense: int = Field(64, ge=8)
+    """width of the dense layer between the convolutions and the latent vector."""
     epochs: int = Field(80, ge=1)
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(128, ge=1)
     learning_rate: float = Field(2e-3, gt=0)
     patience: int = Field(10, ge=1)
     seed: int = 0
@@ -73,13 +76,22 @@ class AnalysisConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     members: int = Field(25, ge=2)
     iterations: int = Field(150, ge=1)
+    """Adam steps of the MAP search from the origin."""
     learning_rate: float = Field(0.1, gt=0)
+    member_iterations: int = Field(80, ge=0)
+    """Adam steps of each member from its linearised (Laplace) start."""
+    member_learning_rate: float = Field(0.02, gt=0)
     test_days: int = Field(20, ge=1)
     """test days assimilated and scored (evenly spaced over the test years)."""
-    validation_days: int = Field(10, ge=1)
-    """validation days on which the generator-error inflation is chosen."""
-    error_inflations: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
-    """candidate factors on the generator error in the likelihood; validation picks one (MAP RMSE at unobserved cells)."""
+    validation_days: int = Field(20, ge=1)
+    """validation days on which the error inflation and the member noise are chosen."""
+    error_inflations: tuple[float, ...] = (1.5, 2.0, 2.5, 3.0)
+    """candidate factors on the generator error in the likelihood."""
+    noise_factors: tuple[float, ...] = (0.25, 0.5, 1.0)
+    """candidate factors on the generator error added to the members as noise (never 0: the generator has an error)."""
+    spread_skill_bounds: tuple[float, float] = (0.8, 1.25)
+    """a candidate pair counts as calibrated when its validation spread/skill ratio lies within these
+    bounds; the calibrated pair with the lowest validation CRPS is used (see ``pipeline.calibrate``)."""
     rank_thinning: int = Field(4, ge=1)
     """rank-histogram samples on a lattice of this many cells, so that they are nearly independent."""
     seed: int = 7
@@ -117,16 +129,5 @@ class AssimilationRecipe(BaseModel):
 
 
 def load_recipe(source: str | Path | None = None) -> AssimilationRecipe:
-    """The recipe from a YAML file, or the embedded defaults; an error names the file and the field."""
-    if source is None:
-        return AssimilationRecipe()
-    path = Path(source)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(str(path), f"cannot read the recipe: {exc}") from exc
-    try:
-        return AssimilationRecipe.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise InputError(str(path), f"invalid assimilation recipe: {problems}") from exc
+    """The defaults (``None``), or the YAML file ``source``; an error names the file and each field (:class:`~ml4l.config.RecipeError`)."""
+    return load_typed_recipe(source, AssimilationRecipe)

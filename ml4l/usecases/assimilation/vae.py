@@ -65,10 +65,10 @@ def build_vae(shape: tuple[int, int], config: VAEConfig) -> tuple[Any, Any]:
     Sampling, GaussianLikelihood = _layers()
     fields = keras.Input(shape=(ny, nx, 1), name="field")
     x = fields
-    for filters in (32, 64, 64):
+    for filters in config.filters:
         x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="gelu")(x)
     x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(128, activation="gelu")(x)
+    x = keras.layers.Dense(config.dense, activation="gelu")(x)
     mu = keras.layers.Dense(config.latent, name="mu")(x)
     log_var = keras.layers.Dense(
         config.latent, name="log_var", kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(-2.0)
@@ -76,10 +76,11 @@ def build_vae(shape: tuple[int, int], config: VAEConfig) -> tuple[Any, Any]:
     z = Sampling(config.beta, name="z")([mu, log_var])
 
     latent = keras.Input(shape=(config.latent,), name="latent")
-    y = keras.layers.Dense(128, activation="gelu")(latent)
-    y = keras.layers.Dense((ny // 8) * (nx // 8) * 64, activation="gelu")(y)
-    y = keras.layers.Reshape((ny // 8, nx // 8, 64))(y)
-    for filters in (64, 64, 32):
+    y = keras.layers.Dense(config.dense, activation="gelu")(latent)
+    deepest = config.filters[-1]
+    y = keras.layers.Dense((ny // 8) * (nx // 8) * deepest, activation="gelu")(y)
+    y = keras.layers.Reshape((ny // 8, nx // 8, deepest))(y)
+    for filters in reversed(config.filters):
         y = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="gelu")(y)
     y = keras.layers.Conv2D(1, 3, padding="same", name="field_out")(y)
     decoder = keras.Model(latent, y, name="decoder")

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from ml4l.errors import InputError
 from ml4l.lake import Lake
 from ml4l.ml import splits
-from ml4l.ml.stats import RunningStats
+from ml4l.ml.stats import RunningStats, rescale
 from ml4l.usecases.downscale.inputs import open_inputs, open_truth
 from ml4l.usecases.downscale.layout import DownscaleLake
 from ml4l.usecases.downscale.patches import BAND_INDEX, CENTRE_DIFF, FEATURES, HEIGHT_DIFFS, N_SCALAR, Heights, extract
@@ -87,7 +87,7 @@ class Scaler:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def apply(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        return ((features - self.offset) / self.scale).astype(np.float32)
+        return rescale(features, self.offset, self.scale)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -22,16 +22,16 @@ class DownscaleLake:
     lake: Lake
 
     def lst(self, year: int) -> str:
-        return self.lake.path("raw", "downscale", f"lst_israel_{year}.nc")
+        return self.lake.usecase_raw("downscale", f"lst_israel_{year}.nc")
 
     def dem(self) -> str:
-        return self.lake.path("raw", "downscale", "srtm_israel.tif")
+        return self.lake.usecase_raw("downscale", "srtm_israel.tif")
 
     def truth(self, year: int) -> str:
-        return self.lake.path("raw", "downscale", "truth", f"lst_noise_free_{year}.nc")
+        return self.lake.usecase_raw("downscale", "truth", f"lst_noise_free_{year}.nc")
 
     def dataset(self, name: str) -> str:
-        return self.lake.path("downscale", "datasets", name)
+        return self.lake.usecase("downscale", "datasets", name)
 
     @staticmethod
     def shard_name(day: int) -> str:

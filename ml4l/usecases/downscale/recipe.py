@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ml4l.errors import InputError
+from ml4l.config import load_typed_recipe
 
 Scaling = Literal["normalize", "standardize", "raw"]
 Band = Literal["night", "day", "mean"]
@@ -134,16 +133,5 @@ class DownscaleRecipe(_Strict):
 
 
 def load_recipe(source: str | Path | None = None) -> DownscaleRecipe:
-    """The recipe from a YAML file, or the demo defaults; an error names the file and each bad field."""
-    if source is None:
-        return DownscaleRecipe()
-    path = Path(source)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(str(path), f"cannot read the recipe: {exc}") from exc
-    try:
-        return DownscaleRecipe.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise InputError(str(path), f"invalid downscale recipe: {problems}") from exc
+    """The defaults (``None``), or the YAML file ``source``; an error names the file and each field (:class:`~ml4l.config.RecipeError`)."""
+    return load_typed_recipe(source, DownscaleRecipe)

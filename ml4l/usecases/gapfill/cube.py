@@ -45,27 +45,27 @@ DATASET = "gapfill_cube"
 
 def cube_path(lake: Lake, name: str) -> str:
     """``gapfill/cubes/<name>.zarr``."""
-    return lake.path("gapfill", "cubes", f"{name}.zarr")
+    return lake.usecase("gapfill", "cubes", f"{name}.zarr")
 
 
 def truth_path(lake: Lake, name: str) -> str:
     """``gapfill/cubes/<name>.truth.zarr``: the noise-free LST of a generated cube, for the oracle only."""
-    return lake.path("gapfill", "cubes", f"{name}.truth.zarr")
+    return lake.usecase("gapfill", "cubes", f"{name}.truth.zarr")
 
 
 def land_mask_path(lake: Lake, key: str) -> str:
     """``gapfill/landmask/<key>.npy``: the land mask of one grid, cached."""
-    return lake.path("gapfill", "landmask", f"{key}.npy")
+    return lake.usecase("gapfill", "landmask", f"{key}.npy")
 
 
 def model_dir(lake: Lake, model: str) -> str:
     """``gapfill/<model>/``: the trained model and its statistics."""
-    return lake.path("gapfill", model, "model")
+    return lake.usecase("gapfill", model, "model")
 
 
 def filled_path(lake: Lake, model: str) -> str:
     """``gapfill/<model>/lst_filled.zarr``."""
-    return lake.path("gapfill", model, "lst_filled.zarr")
+    return lake.usecase("gapfill", model, "lst_filled.zarr")
 
 
 # ---- grid and land mask ----

@@ -90,8 +90,8 @@ class MlpFiller:
         features, residual = fit_statistics(train)
 
         def xy(rows: Samples) -> tuple[Float32, Float32]:
-            target = (rows.y.astype(np.float64) - 273.15 - rows.t2m - residual.mean[0]) / residual.std[0]
-            return standardise(rows.x, features), target.astype(np.float32)[:, None]
+            target = standardise(rows.y.astype(np.float64) - 273.15 - rows.t2m, residual)
+            return standardise(rows.x, features), target[:, None]
 
         config = FitConfig(
             epochs=spec.epochs,

@@ -10,10 +10,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ml4l.errors import InputError
+from ml4l.config import load_typed_recipe
 
 ModelName = Literal["mlp", "per_pixel_linear", "linear_t2m"]
 
@@ -94,26 +93,9 @@ class GapfillRecipe(_Strict):
     fill: FillSpec = Field(default_factory=FillSpec)
 
 
-def load_recipe(path: str | Path | None = None) -> GapfillRecipe:
-    """The defaults (``None``), or the YAML recipe at ``path`` validated field by field.
-
-    Raises
-    ------
-    InputError
-        Naming the file, and each wrong field by its dotted path.
-    """
-    if path is None:
-        return GapfillRecipe()
-    source = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(source, f"cannot read the recipe: {exc}") from exc
-    try:
-        return GapfillRecipe.model_validate(data or {})
-    except ValidationError as exc:
-        problems = "; ".join(f"field {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
-        raise InputError(source, problems) from exc
+def load_recipe(source: str | Path | None = None) -> GapfillRecipe:
+    """The defaults (``None``), or the YAML file ``source``; an error names the file and each field (:class:`~ml4l.config.RecipeError`)."""
+    return load_typed_recipe(source, GapfillRecipe)
 
 
 def recipe_from_json(text: str) -> GapfillRecipe:

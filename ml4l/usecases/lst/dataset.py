@@ -59,7 +59,7 @@ class MLReady:
 
 def joined_months(lake: Lake) -> list[Month]:
     """Months with a joined table."""
-    found = lake.fs.glob(lake.path("joined", "year=*", "month=*", "part-0.parquet"))
+    found = lake.fs.glob(lake.joined_table("*"))
     months = []
     for path in found:
         parts = path.split("/")
@@ -122,7 +122,7 @@ def _split_month(lake: Lake, month: Month, split: str, config: SplitConfig) -> p
 
 def rejected_path(lake: Lake, name: str) -> str:
     """Where an ML-ready set that failed validation is kept for inspection (the published set is untouched)."""
-    return lake.path("quarantine", "ml_ready", f"{name}.rejected")
+    return lake.rejected("ml_ready", name)
 
 
 def build_ml_ready(lake: Lake, config: SplitConfig, name: str = "default", validate: Callable[[str], object] | None = None) -> MLReady:
@@ -164,7 +164,7 @@ def build_ml_ready(lake: Lake, config: SplitConfig, name: str = "default", valid
     assert moments.mean is not None
     mean, std = moments.mean[features], std[features]
 
-    directory = lake.path("ml", name)
+    directory = lake.ml_ready(name)
     lake.remove_stale_staging(directory)
     rows = dict.fromkeys(SPLITS, 0)
     check = None if validate is None else (lambda staged: validate(staged.rsplit("/", 1)[-1]))
@@ -205,19 +205,19 @@ def build_ml_ready(lake: Lake, config: SplitConfig, name: str = "default", valid
 
 def shard_count(lake: Lake, split: str, name: str = "default") -> int:
     """How many row groups (shards) a split has."""
-    with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
+    with lake.fs.open(lake.ml_split(name, split), "rb") as source:
         return int(pq.ParquetFile(source).num_row_groups)
 
 
 def split_rows(lake: Lake, split: str, name: str = "default") -> int:
     """How many rows a split has, from the Parquet footer."""
-    with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
+    with lake.fs.open(lake.ml_split(name, split), "rb") as source:
         return int(pq.ParquetFile(source).metadata.num_rows)
 
 
 def read_shard(lake: Lake, split: str, index: int, name: str = "default", columns: list[str] | None = None) -> pd.DataFrame:
     """Row group ``index`` of one split."""
-    with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
+    with lake.fs.open(lake.ml_split(name, split), "rb") as source:
         return pq.ParquetFile(source).read_row_group(index, columns=columns).to_pandas()
 
 
@@ -229,7 +229,7 @@ def split_shards(lake: Lake, split: str, name: str = "default", columns: list[st
 
 def read_split(lake: Lake, split: str, name: str = "default") -> pd.DataFrame:
     """One split of an ML-ready set."""
-    with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
+    with lake.fs.open(lake.ml_split(name, split), "rb") as source:
         return pd.read_parquet(source)
 
 
@@ -241,10 +241,10 @@ def read_normalisation(lake: Lake, name: str = "default") -> dict[str, Any]:
     InputError
         If there is no ML-ready set ``name``, saying which stage makes it.
     """
-    path = lake.path("ml", name, "normalisation.json")
+    path = lake.ml_normalisation(name)
     if not lake.fs.exists(path):
         raise InputError(
-            lake.path("ml", name), f"no ML-ready set {name!r}: build it first with `ml4l dataset --name {name}` (the dataset flow)"
+            lake.ml_ready(name), f"no ML-ready set {name!r}: build it first with `ml4l dataset --name {name}` (the dataset flow)"
         )
     with lake.fs.open(path) as source:
         return dict(json.load(source))

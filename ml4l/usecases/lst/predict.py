@@ -47,7 +47,7 @@ class PredictionReport:
 
 def prediction_path(lake: Lake, model_name: str, month: Month) -> str:
     """Where the predictions of ``model_name`` for ``month`` go."""
-    return lake.path("predictions", model_name, f"{month}.zarr")
+    return lake.prediction(model_name, month)
 
 
 def load_model(lake: Lake, model_uri: str, uri: str | None = None) -> tuple[Any, dict[str, Any], str]:
@@ -72,7 +72,7 @@ def predict_month(lake: Lake, month: Month, model_uri: str, model_name: str, uri
 
     Coastal cells count as land: MODIS land pixels are joined to them in training.
 
-    The store is written hidden, a day at a time, then swapped in whole.
+    The store is written hidden, a day at a time, then swapped in whole; a killed run's staging is swept first.
 
     Raises
     ------
@@ -100,6 +100,7 @@ def predict_month(lake: Lake, month: Month, model_uri: str, model_name: str, uri
         attrs={"model_uri": model_uri, "run_id": run_id, "grid": reader.grid.name, "month": month},
     )
     target = prediction_path(lake, model_name, month)
+    lake.remove_stale_staging(target)  # what a killed prediction of this month left (a live one's is spared)
     total, count = 0.0, 0
     with lake.replace_whole(target) as staging:
         with consolidating():

@@ -10,12 +10,14 @@ sinusoidal tiles (pyhdf), with the product's own encoding: LST as uint16 scaled 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,8 @@ from ml4l.grids import Grid, grid
 from ml4l.lake import Lake
 from ml4l.readers.grib import MARS_PADDING, GribWriter, write_fields
 from ml4l.readers.modis.hdf4 import SinusoidalGrid
-from ml4l.synthetic import SENSOR_NOISE_K, SyntheticEarth
-from ml4l.types import FloatArray, Month
+from ml4l.synthetic import SENSOR_NOISE_K, TRUTH_CONSTANTS, SyntheticEarth, TimeInvariant
+from ml4l.types import BoolArray, FloatArray, Month
 from ml4l.variables import CONSTANT, GROUPS, LAKE_COVER, SALINE_LAKE, Variable
 
 LST_SCALE = 0.02
@@ -73,6 +75,112 @@ class ModisDay:
 
     lst: np.ndarray
     view_time: np.ndarray
+
+
+def _row_block(modis_grid: ModisGrid, first: int) -> tuple[FloatArray, FloatArray]:
+    """Latitudes and longitudes of the :data:`_ROW_BLOCK` rows of ``modis_grid`` from row ``first``."""
+    lat2, lon2 = np.meshgrid(modis_grid.lat[first : first + _ROW_BLOCK], modis_grid.lon, indexing="ij")
+    return lat2, lon2
+
+
+@dataclass(frozen=True)
+class LandFields:
+    """The land pixels of some rows and the truth's time-invariant fields at them, in row-major order."""
+
+    land: BoolArray
+    fields: TimeInvariant
+
+    def at(self, picked: BoolArray) -> TimeInvariant:
+        """The fields at the land pixels ``picked``."""
+        fields = self.fields
+        return TimeInvariant(
+            {name: values[picked] for name, values in fields.v15.items()},
+            {name: values[picked] for name, values in fields.v20.items()},
+            fields.valley_depth[picked],
+        )
+
+
+class TruthCache:
+    """The truth's time-invariant fields (:meth:`~ml4l.synthetic.SyntheticEarth.time_invariant`) on the land
+    pixels of the MODIS grid, computed once for a month's days (:func:`build_truth_cache`) instead of every day.
+
+    Memory-mapped ``.npy`` files in ``directory``: ``land`` (``land_sea_mask > 0.5``, rows x columns),
+    ``row_start`` (each row's first land pixel, rows + 1 entries) and one float64 file a field
+    (``v15-z``, ..., ``valley_depth``), one value a land pixel in row-major order.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.land = self._load("land")
+        self.row_start = self._load("row_start")
+        self.v15 = {name: self._load(f"v15-{name}") for name in TRUTH_CONSTANTS[15]}
+        self.v20 = {name: self._load(f"v20-{name}") for name in TRUTH_CONSTANTS[20]}
+        self.valley_depth = self._load("valley_depth")
+
+    def _load(self, name: str) -> np.ndarray:
+        return np.load(os.path.join(self.directory, f"{name}.npy"), mmap_mode="r")
+
+    def rows(self, rows: slice) -> LandFields:
+        """The land and the fields of ``rows`` (a slice with a start and a stop)."""
+        stop = min(rows.stop, self.land.shape[0])
+        span = slice(int(self.row_start[rows.start]), int(self.row_start[stop]))
+        return LandFields(
+            np.asarray(self.land[rows.start : stop]),
+            TimeInvariant(
+                {name: np.asarray(values[span]) for name, values in self.v15.items()},
+                {name: np.asarray(values[span]) for name, values in self.v20.items()},
+                np.asarray(self.valley_depth[span]),
+            ),
+        )
+
+
+def build_truth_cache(recipe: Recipe, directory: str, pool: Executor) -> TruthCache:
+    """Compute :class:`TruthCache` into ``directory``, blocks of rows in ``pool``'s processes: the land first, then the fields."""
+    modis_grid = ModisGrid(recipe.sample.modis_resolution)
+    rows, cols = modis_grid.shape
+    os.makedirs(directory, exist_ok=True)
+    firsts = range(0, rows, _ROW_BLOCK)
+    _allocate(os.path.join(directory, "land.npy"), np.bool_, (rows, cols))
+    for _ in pool.map(_cache_land_rows, [recipe] * len(firsts), [directory] * len(firsts), firsts):
+        pass
+    land = np.load(os.path.join(directory, "land.npy"), mmap_mode="r")
+    row_start = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(np.count_nonzero(land, axis=1), out=row_start[1:])
+    np.save(os.path.join(directory, "row_start.npy"), row_start)
+    names = [*(f"v15-{n}" for n in TRUTH_CONSTANTS[15]), *(f"v20-{n}" for n in TRUTH_CONSTANTS[20]), "valley_depth"]
+    for name in names:
+        _allocate(os.path.join(directory, f"{name}.npy"), np.float64, (int(row_start[-1]),))
+    for _ in pool.map(_cache_field_rows, [recipe] * len(firsts), [directory] * len(firsts), firsts):
+        pass
+    return TruthCache(directory)
+
+
+def _allocate(path: str, dtype: type, shape: tuple[int, ...]) -> None:
+    """An ``.npy`` file of ``shape`` that processes fill in place, each its own rows."""
+    np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape).flush()
+
+
+def _cache_land_rows(recipe: Recipe, directory: str, first: int) -> None:
+    lat2, lon2 = _row_block(ModisGrid(recipe.sample.modis_resolution), first)
+    land = np.load(os.path.join(directory, "land.npy"), mmap_mode="r+")
+    land[first : first + lat2.shape[0]] = SyntheticEarth(recipe.sample.seed).land_sea_mask(lat2, lon2) > 0.5
+    land.flush()
+
+
+def _cache_field_rows(recipe: Recipe, directory: str, first: int) -> None:
+    lat2, lon2 = _row_block(ModisGrid(recipe.sample.modis_resolution), first)
+    land = np.load(os.path.join(directory, "land.npy"), mmap_mode="r")[first : first + lat2.shape[0]]
+    start = int(np.load(os.path.join(directory, "row_start.npy"))[first])
+    fixed = SyntheticEarth(recipe.sample.seed).time_invariant(lat2[land], lon2[land])
+    fields = {
+        **{f"v15-{n}": v for n, v in fixed.v15.items()},
+        **{f"v20-{n}": v for n, v in fixed.v20.items()},
+        "valley_depth": fixed.valley_depth,
+    }
+    for name, values in fields.items():
+        target = np.load(os.path.join(directory, f"{name}.npy"), mmap_mode="r+")
+        target[start : start + values.size] = values
+        target.flush()
 
 
 class SampleWriter:
@@ -131,32 +239,37 @@ class SampleWriter:
 
     # ---- MODIS ----
 
-    def _observe(self, lat: FloatArray, lon: FloatArray, day: pd.Timestamp, key: list[int]) -> ModisDay:
+    def _observe(self, lat: FloatArray, lon: FloatArray, day: pd.Timestamp, key: list[int], fixed: LandFields | None = None) -> ModisDay:
         """LST and local view hour at points ``(lat, lon)`` of one day; NaN: ocean, outside swath, cloud.
 
-        ``key`` seeds the noise with the recipe's seed and the day.
+        ``key`` seeds the noise with the recipe's seed and the day; ``fixed``, the land and the truth's
+        time-invariant fields at these points (:class:`TruthCache`), saves computing them again.
         """
         day_start = float(hours_since_epoch(day)[0])
         lst = np.full(lat.shape, np.nan, dtype=np.float32)
         view = np.full(lat.shape, np.nan, dtype=np.float32)
         utc, view_hour = self.earth.overpass(lat, lon, day_start)
-        seen = ~np.isnan(utc) & (self.earth.land_sea_mask(lat, lon) > 0.5)
+        land = self.earth.land_sea_mask(lat, lon) > 0.5 if fixed is None else fixed.land
+        seen = ~np.isnan(utc) & land
         seen[seen] = ~self.earth.cloudy(lat[seen], lon[seen], utc[seen])
         if seen.any():
             rng = np.random.default_rng([self.recipe.sample.seed, int(day_start), *key])
-            lst[seen] = self.earth.lst(lat[seen], lon[seen], utc[seen], day.month, rng)
+            at_seen = None if fixed is None else fixed.at(seen[land])
+            lst[seen] = self.earth.lst(lat[seen], lon[seen], utc[seen], day.month, rng, at_seen)
             view[seen] = view_hour[seen]
         return ModisDay(lst, view)
 
-    def modis_observations(self, day: pd.Timestamp) -> ModisDay:
-        """LST and view time of one day on the MODIS grid (NaN: ocean, outside swath, cloud)."""
-        rows, _ = self.modis_grid.shape
-        blocks = []
-        for first in range(0, rows, _ROW_BLOCK):
-            block_lat = self.modis_grid.lat[first : first + _ROW_BLOCK]
-            lat2, lon2 = np.meshgrid(block_lat, self.modis_grid.lon, indexing="ij")
-            blocks.append(self._observe(lat2, lon2, day, [first]))
-        return ModisDay(np.concatenate([b.lst for b in blocks]), np.concatenate([b.view_time for b in blocks]))
+    def modis_observations(self, day: pd.Timestamp, cache: TruthCache | None = None) -> ModisDay:
+        """LST and view time of one day on the MODIS grid (NaN: ocean, outside swath, cloud); the same
+        values with or without ``cache``."""
+        lst = np.empty(self.modis_grid.shape, dtype=np.float32)
+        view = np.empty(self.modis_grid.shape, dtype=np.float32)
+        for first in range(0, self.modis_grid.shape[0], _ROW_BLOCK):
+            lat2, lon2 = _row_block(self.modis_grid, first)
+            rows = slice(first, first + lat2.shape[0])
+            fixed = None if cache is None else cache.rows(rows)
+            lst[rows], view[rows] = dataclasses.astuple(self._observe(lat2, lon2, day, [first], fixed))
+        return ModisDay(lst, view)
 
     def modis_tile(self, day: pd.Timestamp, tile: str) -> str:
         """Write one day of one sinusoidal tile (``h18v04``) as NASA's MYD11A1 HDF4-EOS granule."""
@@ -167,7 +280,7 @@ class SampleWriter:
         on_earth = ~np.isnan(lon)
         observed = self._observe(lat, np.where(on_earth, lon, 0.0), day, [h, v, cells])
         lst = np.where(on_earth, observed.lst, np.nan)
-        target = self.lake.path("raw", "MODIS", modis_tile_name(day, tile))
+        target = self.lake.modis_file(modis_tile_name(day, tile))
         qc_rng = np.random.default_rng([self.recipe.sample.seed, h, v, day.dayofyear])
         with self._staged(target) as local:
             write_modis_hdf4(local, ModisDay(lst, observed.view_time), grid, day, qc_rng)
@@ -185,11 +298,12 @@ class SampleWriter:
             os.replace(partial, local)
         return target
 
-    def modis_day(self, day: pd.Timestamp) -> list[str]:
-        """Write one day of MODIS in every configured format (and the sample record)."""
+    def modis_day(self, day: pd.Timestamp, cache: TruthCache | None = None) -> list[str]:
+        """Write one day of MODIS in every configured format (and the sample record); ``cache``: the month's
+        time-invariant fields on the MODIS grid (the same bytes, faster)."""
         self.record()
         global_formats = set(self.recipe.sample.modis_formats) - {"hdf"}
-        observed = self.modis_observations(day) if global_formats else ModisDay(np.zeros(0), np.zeros(0))
+        observed = self.modis_observations(day, cache) if global_formats else ModisDay(np.zeros(0), np.zeros(0))
         written = []
         for extension in self.recipe.sample.modis_formats:
             if extension == "hdf":
@@ -415,8 +529,8 @@ def _era_day_parts(recipe: Recipe, lake_root: str, day: str, directory: str) -> 
     return parts
 
 
-def _modis_day(recipe: Recipe, lake_root: str, day: str) -> list[str]:
-    return SampleWriter(recipe, Lake(lake_root)).modis_day(pd.Timestamp(day))
+def _modis_day(recipe: Recipe, lake_root: str, day: str, cache: str | None) -> list[str]:
+    return SampleWriter(recipe, Lake(lake_root)).modis_day(pd.Timestamp(day), None if cache is None else TruthCache(cache))
 
 
 def _era_constants(recipe: Recipe, lake_root: str) -> list[str]:
@@ -430,7 +544,9 @@ def write_month_in_parallel(
     processes (default: the cores given, :mod:`ml4l.threads`); the same bytes for ERA, the same values for MODIS.
 
     Each day's ERA hours go to part files, concatenated in order into the month's files
-    (written aside, then renamed), so no process holds more than a day.
+    (written aside, then renamed), so no process holds more than a day. The truth's time-invariant
+    fields on the MODIS grid are computed once for the month (:func:`build_truth_cache`), not once a
+    day; the MODIS files are byte for byte those of :meth:`SampleWriter.modis_day` without it.
     """
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
@@ -447,7 +563,10 @@ def write_month_in_parallel(
     ):
         fixed = pool.submit(_era_constants, recipe, lake.root) if constants else None
         era = [pool.submit(_era_day_parts, recipe, lake.root, day, directory) for day in days]
-        modis = [pool.submit(_modis_day, recipe, lake.root, day) for day in days]
+        cache = None
+        if set(recipe.sample.modis_formats) - {"hdf"}:  # global grids: their time-invariant fields once, not once a day
+            cache = build_truth_cache(recipe, os.path.join(directory, "truth"), pool).directory
+        modis = [pool.submit(_modis_day, recipe, lake.root, day, cache) for day in days]
         if fixed is not None:
             written += fixed.result()
             report("constants")

@@ -25,7 +25,7 @@ from ml4l.types import Month
 
 def ledger_path(lake: Lake, month: Month) -> str:
     """The month's completion record."""
-    return lake.path("status", "monthly", f"{check_month(month)}.json")
+    return lake.status_record(check_month(month))
 
 
 def month_complete(lake: Lake, month: Month) -> bool:
@@ -66,7 +66,7 @@ def sweep(lake: Lake, month: Month) -> list[str]:
     if lake.fs.exists(tmp):
         lake.fs.rm(tmp)
         removed.append(tmp)
-    for model in lake.fs.glob(lake.path("predictions", "*")):
+    for model in lake.fs.glob(lake.predictions("*")):
         removed += lake.remove_stale_staging(f"{model}/{month}.zarr")
     return removed
 
@@ -133,7 +133,7 @@ def latest_validation(lake: Lake, dataset: str, key: str) -> tuple[bool, str] | 
 
 def _ml_ready_months(lake: Lake) -> dict[Month, list[str]]:
     found: dict[Month, list[str]] = {}
-    for path in sorted(lake.fs.glob(lake.path("ml", "*", "normalisation.json"))):
+    for path in sorted(lake.fs.glob(lake.ml_normalisation("*"))):
         name = path.rsplit("/", 2)[-2]
         with lake.fs.open(path) as source:
             for split, months in json.load(source).get("months", {}).items():
@@ -146,19 +146,19 @@ def lake_status(lake: Lake) -> list[MonthStatus]:
     """Every month the lake knows of (raw files, store, joined, quarantine, ledger, predictions), by stage."""
     fs = lake.fs
     era: dict[Month, int] = {}
-    for path in fs.glob(lake.path("raw", "ERA_sfc", "*.grib")) + fs.glob(lake.path("raw", "ERA_skin", "*.grib")):
+    for path in fs.glob(lake.era_sfc("*")) + fs.glob(lake.era_skin("*")):
         if found := _RAW_ERA.search(path):
             era[f"{found[1]}-{found[2]}"] = era.get(f"{found[1]}-{found[2]}", 0) + 1
     modis: dict[Month, set[str]] = {}
-    for path in fs.glob(lake.path("raw", "MODIS", "aquaDay_*")):
+    for path in fs.glob(lake.modis_file("aquaDay_*")):
         if found := _RAW_MODIS.search(path):
             modis.setdefault(found[1], set()).add(path.rsplit("_", 1)[-1].split(".")[0])
     ingested = set(complete_months(lake))
-    joined = {_month_of_joined(p) for p in fs.glob(lake.path("joined", "year=*", "month=*", "part-0.parquet"))}
-    ledger = {p.rsplit("/", 1)[-1].removesuffix(".json") for p in fs.glob(lake.path("status", "monthly", "*.json"))}
+    joined = {_month_of_joined(p) for p in fs.glob(lake.joined_table("*"))}
+    ledger = {p.rsplit("/", 1)[-1].removesuffix(".json") for p in fs.glob(lake.status_record("*"))}
     datasets = _ml_ready_months(lake)
     models: dict[Month, list[str]] = {}
-    for path in sorted(fs.glob(lake.path("predictions", "*", "*.zarr"))):
+    for path in sorted(fs.glob(lake.prediction("*", "*"))):
         model, name = path.rsplit("/", 2)[-2:]
         models.setdefault(name.removesuffix(".zarr"), []).append(model)
     quarantined_months = {str(r["key"])[:7] for r in quarantined(lake)}

@@ -29,7 +29,7 @@ from ml4l.lake import Lake
 from ml4l.ml.tracking import tracking_uri
 from ml4l.ml.trainer import import_keras
 from ml4l.usecases.lst import evaluation
-from ml4l.usecases.lst.dataset import BASELINE, KEY_COLUMNS, TARGET, read_normalisation, read_split, shard_count, split_rows, split_shards
+from ml4l.usecases.lst.dataset import BASELINE, KEY_COLUMNS, SHARD_ROWS, TARGET, read_normalisation, read_split, split_rows, split_shards
 from ml4l.usecases.lst.oracle import oracle_rows
 
 CHAMPION = "champion"
@@ -119,13 +119,13 @@ def _xy(frame: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarra
 
 
 def _shard_arrays(source: Any, index: int, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Row group ``index`` as float32 ``(rows, features)`` and ``(rows,)`` arrays, straight from Arrow (no pandas)."""
-    import pyarrow.parquet as pq
+    """Row group ``index`` of an open ``ParquetFile`` as float32 ``(rows, features)`` and ``(rows,)`` arrays, from Arrow (no pandas).
 
-    table = pq.ParquetFile(source).read_row_group(index, columns=[*features, TARGET])
-    x = np.empty((table.num_rows, len(features)), dtype=np.float32)
-    for j, name in enumerate(features):
-        x[:, j] = table.column(name).to_numpy()
+    One Arrow call lays the features out row-major, not a NumPy copy per column: this runs on a
+    thread beside the trainer's Python loop, and each call that gives up the GIL has to win it back.
+    """
+    table = source.read_row_group(index, columns=[*features, TARGET], use_threads=False)
+    x = np.asarray(table.select(features).to_tensor(null_to_nan=True, row_major=True)).astype(np.float32, copy=False)
     return x, table.column(TARGET).to_numpy().astype(np.float32, copy=False)
 
 
@@ -138,11 +138,14 @@ def shuffled_batches(
     gathered into blocks of at least ``block_rows`` rows, each permuted whole by one
     NumPy gather: no per-row Python work. Batches have ``batch_size`` rows, the last may be short.
     """
+    import pyarrow.parquet as pq
+
     shuffle = block_rows > 0 and rng is not None
-    count = shard_count(lake, split, name)
-    order = rng.permutation(count) if shuffle else range(count)  # type: ignore[union-attr]
     held: list[tuple[np.ndarray, np.ndarray]] = []
-    with lake.fs.open(lake.path("ml", name, f"{split}.parquet"), "rb") as source:
+    with lake.fs.open(lake.ml_split(name, split), "rb") as stream:
+        source = pq.ParquetFile(stream)  # the footer parsed once per pass
+        count = source.num_row_groups
+        order = rng.permutation(count) if shuffle else range(count)  # type: ignore[union-attr]
         for position, index in enumerate(order):
             held.append(_shard_arrays(source, int(index), features))
             last = position == count - 1
@@ -193,32 +196,32 @@ def prefetched(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
         stop.set()
 
 
-_BATCHES_PER_CALL = 16
-"""Batches handed from the Python generator to ``tf.data`` per call (its per-call cost is a Python round trip)."""
-
-
 def stream_split(lake: Lake, split: str, name: str, features: list[str], batch_size: int, shuffle_rows: int = 0, seed: int = 0) -> Any:
     """A ``tf.data.Dataset`` of ``(features, lst)`` batches streamed from the split's row groups.
 
-    Batches are cut from Arrow record batches on a background thread, ahead of the
-    trainer (:func:`prefetched`). With ``shuffle_rows`` > 0 each pass visits the row
-    groups in a new order and permutes blocks of at least ``shuffle_rows`` rows
-    (:func:`shuffled_batches`); at most about one block and a few batches are in memory.
+    A background thread reads and shuffles the next block of row groups while the current one
+    trains (:func:`prefetched`, :func:`shuffled_batches`). ``tf.data`` takes one block per
+    Python call, a whole number of batches (the remainder goes on with the next block), cuts
+    it into batches in C++ and keeps up to a block of them ready: Python runs a few times per
+    pass, not per batch. With ``shuffle_rows`` > 0 each pass visits the row groups in a new
+    order and permutes blocks of at least ``shuffle_rows`` rows. Memory holds a few blocks.
     """
     import tensorflow as tf
 
     passes = itertools.count()
     rows_total = split_rows(lake, split, name)
+    block_batches = max(-(-max(shuffle_rows, SHARD_ROWS) // batch_size), 1)
 
-    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng([seed, next(passes)]) if shuffle_rows else None
-        return prefetched(shuffled_batches(lake, split, name, features, batch_size * _BATCHES_PER_CALL, shuffle_rows, rng))
+        return prefetched(shuffled_batches(lake, split, name, features, batch_size * block_batches, shuffle_rows, rng), depth=1)
 
     signature = (tf.TensorSpec(shape=(None, len(features)), dtype=tf.float32), tf.TensorSpec(shape=(None,), dtype=tf.float32))
-    # one Python call per many batches; rebatch cuts them in C++ (whole chunks, so batches stay contiguous)
-    dataset = tf.data.Dataset.from_generator(chunks, output_signature=signature).rebatch(batch_size)
+    dataset = tf.data.Dataset.from_generator(blocks, output_signature=signature).rebatch(batch_size)
     count = -(-rows_total // batch_size)  # a known length lets Keras plan epochs without probing
-    return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False  # as Keras's own array feed: no rewrite per pass
+    return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(block_batches).with_options(options)
 
 
 def evaluate(lake: Lake, name: str, predict: Any, linear: LinearFit, normalisation: dict[str, Any]) -> pd.DataFrame:
@@ -266,7 +269,7 @@ def _experiment(lake: Lake, local_store: bool) -> str:
     found = mlflow.get_experiment_by_name(EXPERIMENT)
     if found is not None:
         return str(found.experiment_id)
-    artifacts = (Path(lake.root) / "mlflow" / "artifacts").resolve().as_uri() if local_store else None
+    artifacts = lake.mlflow_artifacts if local_store else None
     return str(mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts))
 
 

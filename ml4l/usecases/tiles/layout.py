@@ -54,10 +54,10 @@ class TilesLake:
 
     @property
     def raw(self) -> RawTiles:
-        return RawTiles(self.lake.path("raw", "tiles", self.name))
+        return RawTiles(self.lake.usecase_raw("tiles", self.name))
 
     def product(self, *parts: str) -> str:
-        return self.lake.path("tiles", self.name, *parts)
+        return self.lake.usecase("tiles", self.name, *parts)
 
     @property
     def ledger(self) -> str:
@@ -90,4 +90,4 @@ class TilesLake:
 
 def platform_lake(lake: Lake) -> Lake:
     """The small platform lake the use case writes when ``lake`` holds no ERA store of its own."""
-    return Lake(lake.path("tiles", "platform"))
+    return Lake(lake.usecase("tiles", "platform"))

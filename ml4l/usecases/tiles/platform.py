@@ -146,7 +146,7 @@ def modis_composite(lake: Lake, tiles: TileGrid, truth: SyntheticEarth | None = 
         for day in modis_days(lake, month, folder):
             found = read_day(lake, day, max_lst_error_k=None, folder=folder)
             if found is None:
-                raise InputError(lake.path("raw", "MODIS"), f"the MODIS file of {day} went away while it was read")
+                raise InputError(lake.modis_folder, f"the MODIS file of {day} went away while it was read")
             lookup = _RegularLookup(found.data)
             index = lookup.index(tiles.lat[rows][:, :, None], tiles.lon[rows][:, None, :])
             seen = index >= 0
@@ -169,7 +169,7 @@ def modis_composite(lake: Lake, tiles: TileGrid, truth: SyntheticEarth | None = 
         rms = float(np.sqrt(residual_sq / residual_n))
         if rms > 3 * SENSOR_NOISE_K:
             raise InputError(
-                lake.path("raw", "MODIS"),
+                lake.modis_folder,
                 f"MODIS differs from the synthetic Earth of seed {truth.seed} by {rms:.2f} K rms "
                 f"(its sensor noise is {SENSOR_NOISE_K} K): not that Earth's data, so there is no noise-free truth",
             )

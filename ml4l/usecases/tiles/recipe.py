@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ml4l.errors import InputError
+from ml4l.config import load_typed_recipe
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -149,23 +148,6 @@ class TilesRecipe(_Strict):
         return [f"{m.name}:{b}" for m in self.modalities for b in m.bands]
 
 
-def load_recipe(path: str | Path | None = None) -> TilesRecipe:
-    """The defaults (``None``), or the YAML recipe at ``path`` validated field by field.
-
-    Raises
-    ------
-    InputError
-        Naming the file, and each wrong field by its dotted path.
-    """
-    if path is None:
-        return TilesRecipe()
-    source = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(source, f"cannot read the recipe: {exc}") from exc
-    try:
-        return TilesRecipe.model_validate(data or {})
-    except ValidationError as exc:
-        problems = "; ".join(f"field {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
-        raise InputError(source, problems) from exc
+def load_recipe(source: str | Path | None = None) -> TilesRecipe:
+    """The defaults (``None``), or the YAML file ``source``; an error names the file and each field (:class:`~ml4l.config.RecipeError`)."""
+    return load_typed_recipe(source, TilesRecipe)

@@ -376,6 +376,7 @@ def train_and_log(
             name="model",
             signature=infer_signature(example, predict(sample[features].to_numpy(np.float32)[:5])),
             registered_model_name=model_name,
+            pip_requirements=serving_requirements(keras.backend.backend()),
         )
     version = str(info.registered_model_version) if info.registered_model_version is not None else None
     champion = _promote(model_name, version, metrics["test_mae"], split)
@@ -432,6 +433,19 @@ def kill_dead_runs(lake: Lake, experiment_id: str) -> list[str]:
             client.set_terminated(found.info.run_id, status="KILLED")
             killed.append(found.info.run_id)
     return killed
+
+
+def serving_requirements(backend: str) -> list[str]:
+    """The served model's pip requirements, pinned to what trained it.
+
+    Given, not inferred: MLflow's inference loads the model again in a subprocess (about 30 s a model).
+    """
+    from importlib.metadata import packages_distributions, version
+
+    modules = ["mlflow", "keras", "numpy", "pandas", "tensorflow", *(["jax", "jaxlib"] if backend == "jax" else [])]
+    providers = packages_distributions()  # e.g. tensorflow comes from tensorflow-cpu
+    dists = [module if module in providers.get(module, [module]) else providers[module][0] for module in modules]
+    return [f"{dist}=={version(dist)}" for dist in dists]
 
 
 def champion_version(model_name: str, uri: str | None = None) -> Any | None:

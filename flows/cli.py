@@ -81,7 +81,7 @@ def _print_train_summary(result: dict[str, Any]) -> None:
         print(f"  {label:<16} {m[prefix + '_mae']:>7.3f} {m[prefix + '_rmse']:>7.3f} {m[prefix + '_bias']:>7.3f}")
     if "oracle_test_mae" in m:  # a synthetic lake: the noise-free truth, and the share of the gap to it the MLP closed
         print(f"  {'oracle (truth)':<16} {m['oracle_test_mae']:>7.3f} {m['oracle_test_rmse']:>7.3f} {m['oracle_test_bias']:>7.3f}"
-              f"  gap closed (MAE): {m['gap_closed']:.3f}")
+              f"  gap closed (MAE): {m['gap_closed']:.4f}")
     for category in sorted(k[5:-5] for k in m if k.startswith("test_") and k.endswith("_rows")):
         print(f"  MLP, {category.replace('_', ' '):<11} {m[f'test_{category}_mae']:>7.3f} {m[f'test_{category}_rmse']:>7.3f} "
               f"{m[f'test_{category}_bias']:>7.3f}  ({int(m[f'test_{category}_rows'])} rows)")

@@ -3,38 +3,52 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from ml4l.lake import Lake
 
 
 def tracking_uri(lake: Lake) -> str:
-    """The default MLflow store: SQLite under ``<lake>/mlflow``; a lake that is not a local folder needs a tracking URI instead.
-
-    The database's tables are created once, under the lake's lock: two first runs at once (a backfill's months)
-    otherwise race in MLflow's schema migration ("No such index ...").
-    """
+    """The default MLflow store: SQLite under ``<lake>/mlflow``; a lake that is not a local folder needs a tracking URI instead."""
     directory = lake.mlflow_folder
-    uri = f"sqlite:///{directory / 'mlflow.db'}"
-    ready = directory / ".schema-ready"
-    if not ready.exists():
-        with lake.lock("mlflow-schema"):
-            if not ready.exists():
-                directory.mkdir(parents=True, exist_ok=True)
-                _create_schema(uri, lake.mlflow_artifacts)
-                ready.touch()
-    return uri
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'mlflow.db'}"
 
 
-def _create_schema(uri: str, artifacts: str) -> None:
-    """Create (or upgrade) the tracking and model-registry tables of the SQLite store at ``uri``."""
-    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+def use_store(uri: str) -> None:
+    """Make ``uri`` MLflow's tracking URI, its SQLite tables created first (:func:`prepare_store`)."""
+    import mlflow
 
-    TrackingStore(uri, default_artifact_root=artifacts)
-    RegistryStore(uri)
+    prepare_store(uri)
+    mlflow.set_tracking_uri(uri)
+
+
+def prepare_store(uri: str) -> None:
+    """Create the tables of the SQLite store at ``uri`` once, under a lock beside it; other stores are left to MLflow.
+
+    Two first uses at once (a backfill's months on a fresh lake) otherwise race in MLflow's
+    schema migration ("No such index ...").
+    """
+    if not uri.startswith("sqlite:///"):
+        return
+    database = Path(uri.removeprefix("sqlite:///"))
+    ready = database.with_name(f"{database.name}.schema-ready")
+    if ready.exists():
+        return
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(f"{database.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # freed when the holder dies
+        if not ready.exists():
+            from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+            TrackingStore(uri, default_artifact_root=(database.parent / "artifacts").resolve().as_uri())
+            RegistryStore(uri)
+            ready.touch()
 
 
 def experiment_id(lake: Lake, name: str, uri: str) -> str:
@@ -44,7 +58,7 @@ def experiment_id(lake: Lake, name: str, uri: str) -> str:
     """
     import mlflow
 
-    mlflow.set_tracking_uri(uri)
+    use_store(uri)
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)

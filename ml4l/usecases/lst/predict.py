@@ -21,9 +21,9 @@ from ml4l.era_store import consolidating
 from ml4l.errors import InputError
 from ml4l.join import FeatureReader
 from ml4l.lake import Lake
+from ml4l.ml.tracking import tracking_uri, use_store
 from ml4l.types import Month
 from ml4l.usecases.lst.dataset import with_deltas
-from ml4l.usecases.lst.train import tracking_uri
 
 HOURS_PER_WRITE = 24
 PREDICT_BATCH = 16_384
@@ -58,7 +58,7 @@ def load_model(lake: Lake, model_uri: str, uri: str | None = None) -> tuple[Any,
     """
     import mlflow
 
-    mlflow.set_tracking_uri(uri or tracking_uri(lake))
+    use_store(uri or tracking_uri(lake))
     # the Keras model itself, not pyfunc: pyfunc predicts in batches of 32, 30x slower here
     model = mlflow.tensorflow.load_model(model_uri)
     run_id = str(mlflow.models.get_model_info(model_uri).run_id)

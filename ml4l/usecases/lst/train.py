@@ -26,7 +26,7 @@ import pandas as pd
 
 from ml4l.config import JoinConfig, TrainConfig
 from ml4l.lake import Lake
-from ml4l.ml.tracking import tracking_uri
+from ml4l.ml.tracking import prepare_store, tracking_uri, use_store
 from ml4l.ml.trainer import import_keras
 from ml4l.usecases.lst import evaluation
 from ml4l.usecases.lst.dataset import BASELINE, KEY_COLUMNS, SHARD_ROWS, TARGET, read_normalisation, read_split, split_rows, split_shards
@@ -319,7 +319,7 @@ def train_and_log(
     target = pd.concat(list(split_shards(lake, "train", name, columns=[TARGET])))[TARGET].to_numpy(np.float64)
 
     uri = uri or tracking_uri(lake)
-    mlflow.set_tracking_uri(uri)
+    use_store(uri)
     experiment = _experiment(lake, uri.startswith("sqlite:"))
     kill_dead_runs(lake, experiment)
     with lake.claim(uuid.uuid4().hex[:12]) as claim, mlflow.start_run(experiment_id=experiment, tags={CLAIM_TAG: claim}) as run:
@@ -454,6 +454,8 @@ def champion_version(model_name: str, uri: str | None = None) -> Any | None:
     from mlflow.exceptions import MlflowException
 
     try:
+        if uri is not None:
+            prepare_store(uri)
         return mlflow.MlflowClient(tracking_uri=uri).get_model_version_by_alias(model_name, CHAMPION)
     except MlflowException:
         return None

@@ -83,6 +83,38 @@ def test_scores_of_a_calibrated_ensemble() -> None:
     pairs = np.abs(members[:50, :, None] - members[:50, None, :]).sum(axis=(1, 2)) / (2 * k * (k - 1))
     brute = np.mean(np.abs(members[:50] - truth[:50, None]).mean(axis=1) - pairs)
     assert scores.crps(members[:50], truth[:50]) == pytest.approx(brute, rel=1e-12)
+    # inflating the under-dispersed members by the inverse of their ratio restores the ratio, and keeps the mean
+    under = (members * 0.5 + centre[:, None] * 0.5)[:, None, :].swapaxes(1, 2)  # (n, members, 1)
+    factor = 1 / scores.spread_skill_ratio(under[..., 0], truth)
+    restored = analysis.inflate(under, factor)[..., 0]
+    assert scores.spread_skill_ratio(restored, truth) == pytest.approx(1.0, rel=1e-9)
+    np.testing.assert_allclose(restored.mean(axis=1), under[..., 0].mean(axis=1), atol=1e-12)
+
+
+def test_lattice_samples_are_spaced_and_cover_every_cell_alike() -> None:
+    mask = np.ones((32, 32), dtype=bool)
+    mask[:5, :5] = False
+    every, days = 10, 4000
+    chosen = scores.lattice_samples(mask, every, days, seed=1)
+    assert not chosen[:, :5, :5].any()
+    for day in chosen[:20]:
+        rows, columns = np.nonzero(day)
+        assert len(set(np.diff(np.unique(rows)))) <= 1 and set(np.diff(np.unique(rows))) <= {every}
+        assert set(np.diff(np.unique(columns))) <= {every}
+    # each cell is chosen on a day with probability 1 / every^2: binomial counts, 5 sigma
+    counts = chosen.sum(axis=0)[mask]
+    expected = days / every**2
+    np.testing.assert_array_less(np.abs(counts - expected), 5 * np.sqrt(expected))
+
+
+def test_neighbour_correlation_tells_independent_from_smooth_samples() -> None:
+    rng = np.random.default_rng(5)
+    noise = rng.normal(size=(50, 32, 32))
+    mask = np.ones((32, 32), dtype=bool)
+    # 50 * 2 * 32 * 31 pairs: the sample correlation of independent values is ~ 1/sqrt(pairs); 5 sigma
+    assert abs(scores.neighbour_correlation(noise, mask, 1)) < 5 / np.sqrt(50 * 2 * 32 * 31)
+    smooth = np.cumsum(np.cumsum(noise, axis=1), axis=2)  # a random walk in both directions: strongly correlated neighbours
+    assert scores.neighbour_correlation(smooth, mask, 1) > 0.9
 
 
 def test_optimal_interpolation_and_pca_beat_climatology_on_held_out_days() -> None:
@@ -118,7 +150,7 @@ def test_members_of_a_linear_generator_sample_the_exact_gaussian_posterior() -> 
     covariance = np.linalg.inv(np.eye(latent) + jacobian @ jacobian.T / sigma**2)
     mean = covariance @ jacobian @ y[0] / sigma**2
     prior = analysis.LatentPrior(np.zeros(latent), np.eye(latent))
-    fields, noise = analysis.ensemble_fields(
+    fields = analysis.ensemble_fields(
         decoder, prior, index, weights, y, sigma, 0.0, np.ones(1), members, 400, rate, 0, rate, analysis.day_seeds(0, ["2014-01-01"])
     )
     u = np.linalg.lstsq(w.T, fields[0].reshape(members, -1).T, rcond=None)[0].T  # back to the latent vectors
@@ -127,7 +159,6 @@ def test_members_of_a_linear_generator_sample_the_exact_gaussian_posterior() -> 
     np.testing.assert_array_less(np.abs(u.mean(axis=0) - mean), rate + 5 * standard_error)
     relative = np.abs(np.diag(np.cov(u, rowvar=False)) / np.diag(covariance) - 1)
     np.testing.assert_array_less(relative, 5 * np.sqrt(2 / members))
-    assert noise.shape == fields.shape and abs(noise.std() - 1) < 5 / np.sqrt(noise.size)
 
 
 def test_observations_outside_the_grid_or_nan_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
@@ -171,16 +202,15 @@ def test_training_logs_the_contract_metrics_to_mlflow(trained: tuple[Lake, Assim
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result["run_id"], "plots")}
     assert artifacts == {"plots/test_day_map.png", "plots/rank_histogram.png"}
     assert run.data.params["recipe.kind"] == "assimilation"
-    # the inflation and member noise: among the candidate pairs calibrated on validation days (spread/skill
-    # within the bounds) the lowest validation CRPS, else the ratio nearest 1
+    # per candidate error inflation, the spread inflation that makes the validation spread/skill 1; the lowest CRPS wins
     a = AssimilationRecipe.model_validate(TINY).analysis
     crps = {k.removeprefix("validation_crps_"): v for k, v in m.items() if k.startswith("validation_crps_")}
-    ratio = {k.removeprefix("validation_spread_skill_"): v for k, v in m.items() if k.startswith("validation_spread_skill_")}
-    assert crps.keys() == ratio.keys() and len(crps) == len(a.error_inflations) * len(a.noise_factors)
-    calibrated = [p for p, r in ratio.items() if a.spread_skill_bounds[0] <= r <= a.spread_skill_bounds[1]]
-    expected = min(calibrated, key=crps.__getitem__) if calibrated else min(ratio, key=lambda p: abs(np.log(ratio[p])))
-    chosen = f"inflation_{float(run.data.params['error_inflation']):g}_noise_{float(run.data.params['noise_factor']):g}"
-    assert chosen.replace(".", "_") == expected
+    raw = {k.removeprefix("validation_spread_skill_raw_"): v for k, v in m.items() if k.startswith("validation_spread_skill_raw_")}
+    factor = {k.removeprefix("validation_spread_inflation_"): v for k, v in m.items() if k.startswith("validation_spread_inflation_")}
+    assert crps.keys() == raw.keys() == factor.keys() and len(crps) == len(a.error_inflations)
+    chosen = min(crps, key=crps.__getitem__)
+    assert chosen == f"inflation_{float(run.data.params['error_inflation']):g}".replace(".", "_")
+    assert float(run.data.params["spread_inflation"]) == pytest.approx(1 / raw[chosen]) == pytest.approx(factor[chosen])
 
 
 def test_analysis_is_written_and_reproducible(trained: tuple[Lake, AssimilationRecipe, dict]) -> None:

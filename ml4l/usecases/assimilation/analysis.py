@@ -6,15 +6,17 @@ Each member ``k`` of day ``d`` minimises, over the latent vector ``z``::
 
 with ``zeta_k ~ N(0, I)`` and ``eps_kj ~ N(0, sigma^2)`` (for the MAP estimate both are 0), where
 ``g`` is the decoder, ``H`` the bilinear interpolation to the stations and ``sigma^2 = sigma_o^2 + (f s)^2``
-adds the generator's own error ``s`` times an inflation ``f`` chosen on validation days (the error
+adds the generator's own error ``s`` times a factor ``f`` chosen on validation days (the error
 of nearby stations is correlated, which independent terms undercount). The observations are perturbed
 with the same ``sigma`` as the likelihood uses, as randomised maximum likelihood requires. The MAP
 comes first; each member then starts from its own point, its exact solution for the generator
 linearised at the MAP (a draw of the Laplace posterior ``N(u_map, (I + J'J / sigma^2)^-1)``), and
-refines it on the full objective, so few steps converge. The member fields get ``c s`` as independent
-noise per cell (``c`` chosen on validation days), so the spread includes what the latent space cannot
-represent. All days and members are optimised together as one batch; each day draws its perturbations
-from its own seed. ``sigma`` is in standardised units: each day is divided by its seasonal scale.
+refines it on the full objective, so few steps converge. The members' deviations from their mean are
+then scaled by ``lambda`` (multiplicative inflation, Anderson & Anderson 1999), fitted on validation
+days so that their spread matches the error: the raw spread is informative (the error grows in step
+with it) but uniformly too small, because the generator's error is correlated in space. All days
+and members are optimised together as one batch; each day draws its perturbations from its own
+seed. ``sigma`` is in standardised units: each day is divided by its seasonal scale.
 """
 
 from __future__ import annotations
@@ -163,8 +165,8 @@ def ensemble_fields(
     member_iterations: int,
     member_learning_rate: float,
     seeds: Sequence[np.random.SeedSequence],
-) -> tuple[FloatArray, FloatArray]:
-    """The members' decoded fields ``(days, members, ny, nx)`` in K, and standard normal noise of that shape for them.
+) -> FloatArray:
+    """The members' decoded fields ``(days, members, ny, nx)`` in K, before inflation.
 
     ``observations`` ``(days, points)`` and ``sigma_o`` are in K, ``scale`` ``(days,)`` converts each day
     from K to decoder units, ``error_std`` (the inflated generator error) is in decoder units; ``seeds``
@@ -198,8 +200,13 @@ def ensemble_fields(
         member_learning_rate,
         start=starts.reshape(days * members, prior.size),
     )
-    fields = decode(decoder, prior, u).reshape(days, members, *decoder.output_shape[1:3]) * scale[:, None, None, None]
-    return fields, np.stack([rng.standard_normal(fields.shape[1:]) for rng in generators])
+    return decode(decoder, prior, u).reshape(days, members, *decoder.output_shape[1:3]) * scale[:, None, None, None]
+
+
+def inflate(fields: FloatArray, factor: float) -> FloatArray:
+    """Members ``(days, members, ...)`` with their deviations from the ensemble mean scaled by ``factor``."""
+    mean = fields.mean(axis=1, keepdims=True)
+    return mean + factor * (fields - mean)
 
 
 def assimilate(
@@ -214,15 +221,15 @@ def assimilate(
     config: AnalysisConfig,
     seeds: Sequence[np.random.SeedSequence],
     error_inflation: float = 1.0,
-    noise_factor: float = 1.0,
+    spread_inflation: float = 1.0,
 ) -> Ensemble:
     """The ensemble for days of observations ``(days, points)`` in K; ``scale`` ``(days,)`` converts K to decoder units.
 
     ``error_inflation`` scales the generator error ``s`` in the likelihood (and so in the observation
-    perturbations); the members get ``noise_factor * s`` as independent noise per cell. Both are
+    perturbations); ``spread_inflation`` scales the members' deviations from their mean. Both are
     chosen on validation days (``pipeline.calibrate``).
     """
-    fields, noise = ensemble_fields(
+    fields = ensemble_fields(
         decoder,
         prior,
         index,
@@ -238,8 +245,7 @@ def assimilate(
         config.member_learning_rate,
         seeds,
     )
-    day_scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), (len(fields),))[:, None, None, None]
-    return Ensemble(fields + noise_factor * generator_std * day_scale * noise)
+    return Ensemble(inflate(fields, spread_inflation))
 
 
 def best_fit(

@@ -133,7 +133,7 @@ class Generator:
     seasonal: SeasonalScale
     generator_std: float
     error_inflation: float = 1.0
-    noise_factor: float = 1.0
+    spread_inflation: float = 1.0
 
     def save(self, lake: Lake, model: str) -> str:
         target = generator_dir(lake, model)
@@ -146,7 +146,7 @@ class Generator:
                         "seasonal_scale": self.seasonal.coefficients,
                         "generator_std": self.generator_std,
                         "error_inflation": self.error_inflation,
-                        "noise_factor": self.noise_factor,
+                        "spread_inflation": self.spread_inflation,
                     }
                 )
             )
@@ -172,7 +172,7 @@ class Generator:
             SeasonalScale(tuple(meta["seasonal_scale"])),
             meta["generator_std"],
             meta["error_inflation"],
-            meta["noise_factor"],
+            meta["spread_inflation"],
         )
 
 
@@ -196,7 +196,15 @@ def train_generator(fields: xr.Dataset, labels: np.ndarray, recipe: Assimilation
         build,
         (x, x),
         (v, v),
-        FitConfig(epochs=c.epochs, batch_size=c.batch_size, learning_rate=c.learning_rate, patience=c.patience, seed=c.seed, loss="mse"),
+        FitConfig(
+            epochs=c.epochs,
+            batch_size=c.batch_size,
+            learning_rate=c.learning_rate,
+            patience=c.patience,
+            seed=c.seed,
+            loss="mse",
+            halve_every=c.halve_every,
+        ),
     )
     mu, log_var = encode(result.model, train)
     generator = Generator(built["decoder"], analysis.LatentPrior.fit(mu, log_var), seasonal, decoder_std(result.model))
@@ -242,22 +250,21 @@ class ScoredDays:
 
 
 def calibrate(generator: Generator, days: ScoredDays, recipe: AssimilationRecipe) -> dict[str, float]:
-    """Set the generator's ``error_inflation`` and ``noise_factor`` from the candidates, scored on ``days``.
+    """Set the generator's ``error_inflation`` and ``spread_inflation`` on ``days`` (validation days, at their unobserved cells).
 
-    ``days`` are validation days, scored at their unobserved cells. Among the pairs whose spread
-    matches their error (spread/skill ratio within ``recipe.analysis.spread_skill_bounds``) the one
-    with the lowest ensemble CRPS wins; if none does, the ratio nearest 1. Returns each pair's CRPS
-    and ratio (keys ``crps_inflation_<f>_noise_<c>``, ``spread_skill_inflation_<f>_noise_<c>``).
-    The test days play no part.
+    For each candidate error inflation ``f``, the spread inflation is the one that makes the spread
+    match the error (spread/skill ratio 1, in closed form: the ratio scales with the factor); the
+    ``f`` with the lowest CRPS after that wins. Returns, per candidate, the CRPS, the raw ratio and
+    the spread inflation (keys ``crps_inflation_<f>``, ``spread_skill_raw_inflation_<f>``,
+    ``spread_inflation_inflation_<f>``). The test days play no part.
     """
     a = recipe.analysis
-    truth = days.truth[:, days.unobserved]  # (days, cells)
+    truth = days.truth[:, days.unobserved].ravel()
     seeds = analysis.day_seeds(a.seed, days.times)
     scale = generator.seasonal.at(days.times)
-    crps: dict[tuple[float, float], float] = {}
-    ratio: dict[tuple[float, float], float] = {}
+    fitted: dict[float, tuple[float, float, float]] = {}  # f -> (CRPS, raw ratio, spread inflation)
     for inflation in a.error_inflations:
-        fields, noise = analysis.ensemble_fields(
+        fields = analysis.ensemble_fields(
             generator.decoder,
             generator.prior,
             days.index,
@@ -273,20 +280,20 @@ def calibrate(generator: Generator, days: ScoredDays, recipe: AssimilationRecipe
             a.member_learning_rate,
             seeds,
         )
-        for factor in a.noise_factors:
-            members = fields + factor * generator.generator_std * scale[:, None, None, None] * noise
-            at_cells = np.moveaxis(members[:, :, days.unobserved], 1, -1).reshape(-1, a.members)
-            crps[(inflation, factor)] = scores.crps(at_cells, truth.ravel())
-            ratio[(inflation, factor)] = scores.spread_skill_ratio(at_cells, truth.ravel())
-    low, high = a.spread_skill_bounds
-    calibrated = [pair for pair, value in ratio.items() if low <= value <= high]
-    nearest_one = min(ratio, key=lambda pair: abs(np.log(ratio[pair])))
-    generator.error_inflation, generator.noise_factor = min(calibrated, key=crps.__getitem__) if calibrated else nearest_one
+        raw = scores.spread_skill_ratio(_at_cells(fields, days.unobserved), truth)
+        fitted[inflation] = (scores.crps(_at_cells(analysis.inflate(fields, 1.0 / raw), days.unobserved), truth), raw, 1.0 / raw)
+    generator.error_inflation = min(fitted, key=lambda f: fitted[f][0])
+    generator.spread_inflation = fitted[generator.error_inflation][2]
     named = {}
-    for (f, c), value in crps.items():
-        pair = f"inflation_{f:g}_noise_{c:g}".replace(".", "_")
-        named[f"crps_{pair}"], named[f"spread_skill_{pair}"] = value, ratio[(f, c)]
+    for f, (crps, raw, factor) in fitted.items():
+        suffix = f"inflation_{f:g}".replace(".", "_")
+        named[f"crps_{suffix}"], named[f"spread_skill_raw_{suffix}"], named[f"spread_inflation_{suffix}"] = crps, raw, factor
     return named
+
+
+def _at_cells(members: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Members ``(days, members, ny, nx)`` at the ``cells`` mask: ``(days * cells, members)``."""
+    return np.moveaxis(members[:, :, cells], 1, -1).reshape(-1, members.shape[1])
 
 
 def evaluate(
@@ -310,7 +317,7 @@ def evaluate(
         a,
         analysis.day_seeds(a.seed, days.times),
         generator.error_inflation,
-        generator.noise_factor,
+        generator.spread_inflation,
     )
     estimates = {
         "climatology": np.zeros_like(truth),
@@ -336,13 +343,16 @@ def evaluate(
     metrics["gap_closed"] = gap_closed(
         metrics["test_rmse"], {n: metrics[f"baseline_{n}_test_rmse"] for n in estimates}, metrics["oracle_test_rmse"]
     )
-    members = np.moveaxis(ensemble.members, 1, -1)  # (days, ny, nx, members)
-    k = members.shape[-1]
-    metrics["spread_skill_ratio"] = scores.spread_skill_ratio(members[at].reshape(-1, k), truth[at].ravel())
-    metrics["test_crps"] = scores.crps(members[at].reshape(-1, k), truth[at].ravel())
-    sparse = scores.thinned(unobserved, a.rank_thinning)
-    counts, p_value = scores.rank_histogram(members[:, sparse].reshape(-1, k), truth[:, sparse].ravel())
+    metrics["spread_skill_ratio"] = scores.spread_skill_ratio(_at_cells(ensemble.members, unobserved), truth[at].ravel())
+    metrics["test_crps"] = scores.crps(_at_cells(ensemble.members, unobserved), truth[at].ravel())
+    ranks = scores.ranks(np.moveaxis(ensemble.members, 1, -1), truth)  # (days, ny, nx)
+    sparse = scores.lattice_samples(unobserved, a.rank_thinning, len(truth), a.seed)
+    counts, p_value = scores.rank_histogram(np.moveaxis(ensemble.members, 1, -1)[sparse], truth[sparse])
     metrics["rank_histogram_chi2_pvalue"] = p_value
+    metrics["rank_samples"] = float(counts.sum())
+    # over every unobserved cell (correlated, so no p-value): the truth outside all members, 2 / (K + 1) if calibrated
+    metrics["rank_outside_share"] = float(np.isin(ranks[at], (0, a.members)).mean())
+    metrics["rank_sample_correlation"] = scores.neighbour_correlation(ranks, unobserved, a.rank_thinning)
     metrics.update({"test_days": float(len(truth)), "scored_cells": float(unobserved.sum())})
     detail = {
         "days": days.times,
@@ -435,7 +445,7 @@ def train_and_score(lake: Lake, recipe: AssimilationRecipe, uri: str | None = No
                 "generator_std": generator.generator_std,
                 "seasonal_scale": json.dumps(generator.seasonal.coefficients),
                 "error_inflation": generator.error_inflation,
-                "noise_factor": generator.noise_factor,
+                "spread_inflation": generator.spread_inflation,
             }
         )
         mlflow.log_metrics({f"validation_{name}": value for name, value in calibration_crps.items()})
@@ -490,7 +500,7 @@ def assimilate_range(lake: Lake, recipe: AssimilationRecipe, start: str, end: st
             a,
             analysis.day_seeds(a.seed, times),
             generator.error_inflation,
-            generator.noise_factor,
+            generator.spread_inflation,
         )
         analysed.update(zip(times, ensemble.members, strict=True))
     days = np.sort(np.array(list(analysed), dtype="datetime64[ns]"))

@@ -24,11 +24,34 @@ def spread_skill_ratio(members: FloatArray, truth: FloatArray) -> float:
     return float(np.sqrt((k + 1) / k * variance) / rmse(truth, members.mean(axis=1)))
 
 
+def ranks(members: FloatArray, truth: FloatArray) -> npt.NDArray[np.int64]:
+    """The truth's rank among the members (0..K): ``members`` ``(..., K)``, ``truth`` ``(...)``."""
+    return np.sum(members < truth[..., None], axis=-1)
+
+
 def rank_histogram(members: FloatArray, truth: FloatArray) -> tuple[npt.NDArray[np.int64], float]:
-    """Counts of the truth's rank among ``K`` members (``K + 1`` bins) and the chi-square p-value of flatness."""
-    ranks = np.sum(members < truth[:, None], axis=1)
-    counts = np.bincount(ranks, minlength=members.shape[1] + 1)
+    """Counts of the truth's rank among ``K`` members (``K + 1`` bins) and the chi-square p-value of flatness.
+
+    The test assumes independent samples: take them far enough apart (:func:`lattice_samples`,
+    :func:`neighbour_correlation`), or the p-value is far too small.
+    """
+    counts = np.bincount(ranks(members, truth), minlength=members.shape[1] + 1)
     return counts, float(chisquare(counts).pvalue)
+
+
+def neighbour_correlation(values: npt.ArrayLike, mask: npt.NDArray[np.bool_], lag: int) -> float:
+    """Correlation of ``values`` ``(days, ny, nx)`` between cells ``lag`` apart along either axis, both in ``mask``.
+
+    For ranks at the rank histogram's lattice spacing, near 0 means its samples are nearly independent.
+    """
+    field = np.asarray(values, dtype=np.float64)
+    first, second = [], []
+    for dy, dx in ((lag, 0), (0, lag)):
+        ny, nx = mask.shape[0] - dy, mask.shape[1] - dx
+        both = mask[:ny, :nx] & mask[dy:, dx:]
+        first.append(field[:, :ny, :nx][:, both].ravel())
+        second.append(field[:, dy:, dx:][:, both].ravel())
+    return float(np.corrcoef(np.concatenate(first), np.concatenate(second))[0, 1])
 
 
 def crps(members: FloatArray, truth: FloatArray) -> float:
@@ -52,8 +75,14 @@ def unobserved_cells(
     return ~near
 
 
-def thinned(mask: npt.NDArray[np.bool_], every: int) -> npt.NDArray[np.bool_]:
-    """``mask`` kept on a lattice of ``every`` cells, so rank-histogram samples are nearly independent."""
-    lattice = np.zeros_like(mask)
-    lattice[::every, ::every] = True
-    return mask & lattice
+def lattice_samples(mask: npt.NDArray[np.bool_], every: int, days: int, seed: int) -> npt.NDArray[np.bool_]:
+    """Per day ``(days, ny, nx)``: ``mask`` kept on a lattice of ``every`` cells, shifted by a random offset each day.
+
+    Cells ``every`` apart are nearly independent samples for a rank histogram; the daily shift
+    samples every cell of ``mask`` alike (a fixed lattice would weigh the same few cells every day).
+    """
+    rng = np.random.default_rng(seed)
+    chosen = np.zeros((days, *mask.shape), dtype=bool)
+    for day, (row, column) in enumerate(rng.integers(0, every, size=(days, 2))):
+        chosen[day, row::every, column::every] = True
+    return chosen & mask

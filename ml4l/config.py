@@ -194,6 +194,10 @@ class SplitConfig:
         return [m for m in available if first <= m <= last]
 
 
+TRAIN_LOSSES = ("mse", "huber", "mae")
+"""Keras's names of the losses :class:`TrainConfig` trains with."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The MLP and its optimisation; the defaults are seed 000's, with a linear anchor.
@@ -208,6 +212,9 @@ class TrainConfig:
         Batch normalisation before each activation.
     learning_rate, schedule : float, str
         Adam's rate, ``constant`` or decayed to 0 by ``cosine`` over ``epochs``.
+    loss : str
+        Training loss on the prediction in K (early stopping watches it on validation):
+        ``mse`` (seed 000's), ``huber`` (squared within 1 K of the target, absolute beyond) or ``mae``.
     batch_size, epochs, patience : int
         Early stopping on validation loss restores the best epoch's weights.
     seed : int
@@ -231,6 +238,7 @@ class TrainConfig:
     batch_norm: bool = False
     learning_rate: float = 1e-3
     schedule: str = "constant"
+    loss: str = "mse"
     batch_size: int = 1024
     epochs: int = 200
     patience: int = 20
@@ -242,6 +250,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule must be constant or cosine, got {self.schedule!r}")
+        if self.loss not in TRAIN_LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(TRAIN_LOSSES)}, got {self.loss!r}")
         if self.layers < 1 or self.width < 0 or not 0 <= self.dropout < 1:
             raise ValueError("layers must be >= 1, width >= 0 and dropout within [0, 1)")
 

@@ -82,6 +82,31 @@ def test_run_is_logged_registered_and_reproducible(ml_lake: Lake) -> None:
     assert str(client.get_model_version_by_alias("tiny", CHAMPION).version) == first.version
 
 
+def test_training_minimises_the_configured_loss(ml_lake: Lake) -> None:
+    """With ``loss="huber"`` the validation loss logged is the Huber loss (1 K) of the model kept, not its MSE."""
+    import mlflow
+
+    with pytest.raises(ValueError, match="loss must be one of"):
+        TrainConfig(loss="hinge")
+    result = train_and_log(ml_lake, config=TrainConfig(epochs=2, batch_size=256, loss="huber"), model_name="tiny-huber")
+    client = mlflow.MlflowClient()
+    assert client.get_run(result.run_id).data.params["loss"] == "huber"
+    best = min(m.value for m in client.get_metric_history(result.run_id, "val_loss"))  # early stopping kept that epoch's weights
+
+    validation = read_split(ml_lake, "validation")
+    raw = with_deltas(read_joined(ml_lake, "2018-12"))
+    assert raw["time"].equals(validation["time"]) and raw["cell"].equals(validation["cell"])
+    features = read_normalisation(ml_lake)["features"]
+    predicted = np.asarray(mlflow.pyfunc.load_model(result.model_uri).predict(raw[features]), dtype=np.float64).ravel()
+    error = predicted - validation[TARGET].to_numpy(np.float64)
+    huber = np.where(np.abs(error) <= 1.0, 0.5 * error**2, np.abs(error) - 0.5)
+    # the served model's float32 predictions are a few ulps (at ~300 K) from the trained one's, and Keras
+    # sums the loss in float32: both far below the gap to the MSE (twice the Huber loss for errors under 1 K)
+    ulps = 4 * float(np.spacing(np.float32(validation[TARGET].abs().max())))
+    assert huber.mean() == pytest.approx(best, rel=len(error) * float(np.finfo(np.float32).eps), abs=ulps)
+    assert np.mean(error**2) > 1.5 * best
+
+
 def test_streaming_reads_every_row_of_every_shard(ml_lake: Lake) -> None:
     features = read_normalisation(ml_lake)["features"]
     train = read_split(ml_lake, "train")

@@ -81,13 +81,17 @@ def _figure(width: float = 6.0, height: float = 4.0) -> tuple[Any, Any]:
     return figure, figure.subplots()
 
 
-def learning_curve_figure(history: dict[str, list[float]]) -> Any:
-    """Training and validation loss per epoch."""
+LOSS_LABELS = {"mse": "MSE (K²)", "huber": "Huber loss (K², 1 K)", "mae": "MAE (K)"}
+"""Axis label of each training loss (:data:`ml4l.config.TRAIN_LOSSES`)."""
+
+
+def learning_curve_figure(history: dict[str, list[float]], loss: str = "mse") -> Any:
+    """Training and validation ``loss`` per epoch."""
     figure, axes = _figure()
     for key in ("loss", "val_loss"):
         if key in history:
             axes.plot(np.arange(1, len(history[key]) + 1), history[key], label=key)
-    axes.set(xlabel="epoch", ylabel="MSE (K²)", yscale="log", title="Learning curve")
+    axes.set(xlabel="epoch", ylabel=LOSS_LABELS[loss], yscale="log", title="Learning curve")
     axes.legend()
     return figure
 

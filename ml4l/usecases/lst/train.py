@@ -335,7 +335,7 @@ def train_and_log(
         )
         model = build_model(len(features), config, float(target.mean()), float(target.std()), linear)
         steps = int(np.ceil(target.size / config.batch_size))
-        model.compile(optimizer=_optimizer(config, steps), loss="mse", metrics=["mae"])
+        model.compile(optimizer=_optimizer(config, steps), loss=config.loss, metrics=["mae"])
 
         log_epoch = keras.callbacks.LambdaCallback(
             on_epoch_end=lambda epoch, logs: mlflow.log_metrics({k: float(v) for k, v in (logs or {}).items()}, step=epoch)
@@ -358,7 +358,7 @@ def train_and_log(
         sample = next(split_shards(lake, "test", name, columns=[*features, TARGET])).head(IMPORTANCE_ROWS)
         importance = evaluation.permutation_importance(predict, *_xy(sample, features), features, seed=config.seed)
         for file_name, figure in (
-            ("learning_curve.png", evaluation.learning_curve_figure(history.history)),
+            ("learning_curve.png", evaluation.learning_curve_figure(history.history, config.loss)),
             ("error_map.png", evaluation.error_map_figure(scored)),
             ("predicted_vs_observed.png", evaluation.predicted_vs_observed_figure(scored)),
             ("permutation_importance.png", evaluation.importance_figure(importance)),

@@ -87,7 +87,7 @@ class AnalysisConfig(BaseModel):
     """test days assimilated and scored (evenly spaced over the test years)."""
     validation_days: int = Field(40, ge=1)
     """validation days on which the error inflation and the spread inflation are chosen."""
-    error_inflations: tuple[float, ...] = (1.5, 2.0, 3.0)
+    error_inflations: tuple[float, ...] = (1.5, 2.0)
     """candidate factors on the generator error in the likelihood; the spread inflation is fitted for
     each, and the lowest validation CRPS wins (see ``pipeline.calibrate``)."""
     rank_thinning: int = Field(10, ge=1)

@@ -25,6 +25,13 @@ def _copy(lake: Lake, to: Path) -> Lake:
     return Lake.at(str(to))
 
 
+def _ingest_january(lake: Lake, recipe: Recipe) -> None:
+    """The ERA store created, with its constants and January: the month before the one under test."""
+    create_timevar_store(lake, recipe.grid, recipe.period)
+    ingest_constants(lake)
+    ingest_month(lake, "2019-01")
+
+
 def _killed_debris(lake: Lake) -> list[str]:
     """The kinds of debris the killed run left, none of them marked live (its process is gone)."""
     debris = find_debris(lake)
@@ -38,9 +45,7 @@ def _killed_debris(lake: Lake) -> list[str]:
 def test_a_month_from_ingest_to_ml_ready_at_20_percent_io_faults_equals_a_clean_run(
     tmp_path: Path, raw_lake: Lake, tiny_recipe: Recipe
 ) -> None:
-    create_timevar_store(raw_lake, tiny_recipe.grid, tiny_recipe.period)
-    ingest_constants(raw_lake)
-    ingest_month(raw_lake, "2019-01")
+    _ingest_january(raw_lake, tiny_recipe)
     faulty = _copy(raw_lake, tmp_path / "faulty")
     ingest = FaultInjector(faulty.root, rate=0.2, seed=14)
     later = FaultInjector(faulty.root, rate=0.2, seed=15)
@@ -80,9 +85,7 @@ def test_a_month_from_ingest_to_ml_ready_at_20_percent_io_faults_equals_a_clean_
 def test_a_killed_ingest_reruns_to_the_uninterrupted_store_and_leaves_no_debris(
     tmp_path: Path, raw_lake: Lake, tiny_recipe: Recipe
 ) -> None:
-    create_timevar_store(raw_lake, tiny_recipe.grid, tiny_recipe.period)
-    ingest_constants(raw_lake)
-    ingest_month(raw_lake, "2019-01")
+    _ingest_january(raw_lake, tiny_recipe)
     reference = _copy(raw_lake, tmp_path / "reference")
     ingest_month(reference, "2019-02")
     expected = lake_files(reference.root, "era")
@@ -110,7 +113,7 @@ def test_killed_training_and_prediction_rerun_to_the_uninterrupted_champion_and_
 
     from ml4l.ml.tracking import tracking_uri
     from ml4l.usecases.lst.dataset import build_ml_ready
-    from ml4l.usecases.lst.predict import predict_month, prediction_path
+    from ml4l.usecases.lst.predict import predict_month
     from ml4l.usecases.lst.train import CHAMPION, TrainConfig, champion_version, train_and_log
 
     build_ml_ready(joined_lake, SPLIT)
@@ -142,7 +145,7 @@ def test_killed_training_and_prediction_rerun_to_the_uninterrupted_champion_and_
     # prediction: an uninterrupted run publishes the month; killed runs must leave it, and their reruns redo it, byte for byte
     uri = f"models:/tiny@{CHAMPION}"
     predict_month(lake, "2019-02", uri, "tiny")
-    target = prediction_path(lake, "tiny", "2019-02")
+    target = lake.prediction("tiny", "2019-02")
     relative = str(Path(target).relative_to(lake.root))
     expected = lake_files(lake.root, relative)
     predict = ("from ml4l.lake import Lake; from ml4l.usecases.lst.predict import predict_month\n"

@@ -357,11 +357,6 @@ def _hour_index(day: pd.Timestamp, offset: IntArray, hours: pd.DatetimeIndex) ->
 # ---- stage 2: the month ----
 
 
-def month_path(lake: Lake, month: Month) -> str:
-    """Directory of a joined month: ``joined/year=YYYY/month=MM``."""
-    return lake.joined_month(month)
-
-
 def staging_path(lake: Lake, month: Month, run: str | None = None) -> str:
     """A fresh hidden directory for a month's staged parts, ``joined/_staging/<month>-<run>``.
 
@@ -389,7 +384,7 @@ def discard_staging(lake: Lake, staging: str) -> None:
 
 def sweep_month(lake: Lake, month: Month) -> list[str]:
     """Remove what killed joins of ``month`` left (staged parts, hidden month copies); spares live runs' own."""
-    removed = lake.remove_stale_staging(month_path(lake, month))
+    removed = lake.remove_stale_staging(lake.joined_month(month))
     for path in sorted(lake.fs.glob(lake.joined_staging(f"{month}-*"))):
         if not lake.is_live(staging_token(path)):
             discard_staging(lake, path)
@@ -422,7 +417,7 @@ def finalize_month(
     g, _ = store_period(lake.era_timevar)
     hours = _store_hours(lake, month)
     fs = lake.fs
-    target = month_path(lake, month)
+    target = lake.joined_month(month)
     parts = sorted(fs.glob(f"{staging}/*.parquet"))
     rows, times_with_data, distances, weights = 0, 0, [], []
     try:
@@ -574,4 +569,4 @@ def read_joined_at(lake: Lake, directory: str) -> pd.DataFrame:
 
 def read_joined(lake: Lake, month: Month) -> pd.DataFrame:
     """A joined month as a DataFrame."""
-    return read_joined_at(lake, month_path(lake, month))
+    return read_joined_at(lake, lake.joined_month(month))

@@ -51,11 +51,6 @@ QUANTILE_POINTS = 20_000
 """Cells per hour, evenly spaced, that the percentiles are taken over."""
 
 
-def statistics_path(lake: Lake, month: Month) -> str:
-    """Where the statistics of a month that passed are recorded."""
-    return lake.era_statistics(month)
-
-
 def month_statistics(lake: Lake, month: Month) -> dict[str, dict[str, float]]:
     """``{variable: {statistic: value}}`` of ``month``'s hours in the time-variable store."""
     _, times = store_period(lake.era_timevar)
@@ -94,13 +89,13 @@ def recorded_months(lake: Lake, before: Month) -> list[Month]:
 
 
 def read_statistics(lake: Lake, month: Month) -> dict[str, dict[str, float]]:
-    with lake.fs.open(statistics_path(lake, month)) as source:
+    with lake.fs.open(lake.era_statistics(month)) as source:
         return dict(json.load(source))
 
 
 def record(lake: Lake, month: Month, statistics: dict[str, dict[str, float]]) -> str:
     """Record a validated month's statistics (written aside, then renamed); returns the path."""
-    path = statistics_path(lake, month)
+    path = lake.era_statistics(month)
     with lake.replace_whole(path) as staging, lake.fs.open(staging, "w") as out:
         json.dump(statistics, out, indent=2)
     return path

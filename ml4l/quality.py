@@ -222,14 +222,9 @@ def joined_month_parameters(threshold_km: float) -> dict[str, Any]:
 # ---- validation ----
 
 
-def reports_dir(lake: Lake) -> Path:
-    """Where the GX context and its Data Docs live: ``<lake>/reports`` (a local cache for remote lakes)."""
-    return lake.reports
-
-
 def docs_index(lake: Lake) -> Path:
     """The Data Docs site's index page."""
-    return reports_dir(lake) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    return lake.reports / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
 def widened(table: pd.DataFrame) -> pd.DataFrame:
@@ -247,7 +242,7 @@ def _context(lake: Lake) -> Any:
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    context = gx.get_context(mode="file", project_root_dir=str(reports_dir(lake)))
+    context = gx.get_context(mode="file", project_root_dir=str(lake.reports))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context
 
@@ -319,7 +314,7 @@ def refresh_docs(lake: Lake) -> str | None:
     """
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-    if not (reports_dir(lake) / "gx").is_dir():
+    if not (lake.reports / "gx").is_dir():
         return None
     with lake.lock("gx-reports"):
         context = _context(lake)
@@ -349,16 +344,11 @@ def _failure(result: Any) -> FailedExpectation:
 # ---- quarantine ----
 
 
-def quarantine_path(lake: Lake, dataset: str, key: str) -> str:
-    """Where the quarantine record of ``dataset``/``key`` lives."""
-    return lake.quarantine_record(dataset, key)
-
-
 def quarantine(
     lake: Lake, dataset: str, key: str, reason: str, failed: list[FailedExpectation] | None = None, docs: str | None = None
 ) -> str:
     """Record ``dataset``/``key`` as quarantined; returns the marker's path."""
-    marker = quarantine_path(lake, dataset, key)
+    marker = lake.quarantine_record(dataset, key)
     lake.fs.makedirs(marker.rsplit("/", 1)[0], exist_ok=True)
     record = {
         "dataset": dataset,
@@ -375,7 +365,7 @@ def quarantine(
 
 def clear_quarantine(lake: Lake, dataset: str, key: str) -> bool:
     """Lift the quarantine of ``dataset``/``key``; whether there was one."""
-    marker = quarantine_path(lake, dataset, key)
+    marker = lake.quarantine_record(dataset, key)
     if lake.fs.exists(marker):
         lake.fs.rm(marker)
         return True
@@ -393,7 +383,7 @@ def quarantined(lake: Lake) -> list[dict[str, Any]]:
 
 def refuse_quarantined(lake: Lake, dataset: str, key: str) -> None:
     """Raise :class:`QuarantinedError` naming the failed expectations if ``dataset``/``key`` is quarantined."""
-    marker = quarantine_path(lake, dataset, key)
+    marker = lake.quarantine_record(dataset, key)
     if lake.fs.exists(marker):
         with lake.fs.open(marker) as source:
             record = json.load(source)

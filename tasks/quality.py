@@ -62,7 +62,7 @@ def announce(lake: Lake, event: str, dataset: str, key: str, reason: str, outcom
     resource = month_resource(dataset, key)
     if event == "ml4l.month.quarantined" and not resource["prefect.resource.id"].startswith("ml4l.month."):
         return
-    payload: dict[str, Any] = {"reason": reason, "marker": quality.quarantine_path(lake, dataset, key)}
+    payload: dict[str, Any] = {"reason": reason, "marker": lake.quarantine_record(dataset, key)}
     if outcome is not None:
         payload |= {"failed": [f.name for f in outcome.failed], "docs": outcome.docs}
     send_event(Event(event=event, resource=resource, payload=payload))
@@ -173,4 +173,4 @@ def quarantine(lake_root: str, dataset: str, key: str, reason: str) -> str:
     """Record ``dataset``/``key`` as quarantined (e.g. a month whose input failed); returns the marker path."""
     lake = Lake(lake_root)
     quarantined(lake, dataset, key, reason)
-    return quality.quarantine_path(lake, dataset, key)
+    return lake.quarantine_record(dataset, key)

@@ -73,7 +73,7 @@ def test_bad_input_is_not_retried_but_other_errors_are(prefect_server, raw_lake:
 
 def test_join_flow_writes_each_month_and_isolates_a_bad_one(prefect_server, ingested_lake: Lake, tiny_recipe_path: Path) -> None:
     from flows.join import join_flow
-    from ml4l.join import month_path, read_joined
+    from ml4l.join import read_joined
 
     summaries = join_flow(recipe=str(tiny_recipe_path), lake_root=ingested_lake.root)
     assert sorted(summaries) == ["2019-01", "2019-02"]
@@ -87,7 +87,7 @@ def test_join_flow_writes_each_month_and_isolates_a_bad_one(prefect_server, inge
     assert state.is_failed()
     assert "2019-02" in state.message and "2019-02-01.tif: not a MODIS file" in state.message
     assert read_joined(ingested_lake, "2019-02").equals(before), "the failed month keeps its previous output"
-    assert Path(month_path(ingested_lake, "2019-01"), "part-0.parquet").is_file()
+    assert Path(ingested_lake.joined_month("2019-01"), "part-0.parquet").is_file()
     assert not any(Path(ingested_lake.path("joined", "_staging")).iterdir()), "the failed month's staged parts are removed"
 
 

@@ -19,7 +19,7 @@ from ml4l.config import Recipe
 from ml4l.era_store import complete_months
 from ml4l.join import join_month, read_joined, table_path
 from ml4l.lake import Lake
-from ml4l.quality import quarantine_path, quarantined
+from ml4l.quality import quarantined
 from ml4l.variables import TIME_VARIABLE
 from test_era_store import file_digests
 
@@ -129,7 +129,7 @@ def test_a_failed_ingest_withdraws_the_month_and_the_join_refuses_it(
 
     assert cli("ingest", "--month", "2019-02", *recipe)[0] == 1
     assert complete_months(lake) == ["2019-01"]
-    assert Path(quarantine_path(lake, "era_month", "2019-02")).is_file()
+    assert Path(lake.quarantine_record("era_month", "2019-02")).is_file()
     code, _, refusal = cli("join", "--month", "2019-02", *recipe)
     assert code == 1 and "2019-02" in refusal and "ERA ingest" in refusal, refusal
     assert Path(table_path(lake, "2019-02")).read_bytes() == joined  # the published month is left as it was
@@ -138,4 +138,4 @@ def test_a_failed_ingest_withdraws_the_month_and_the_join_refuses_it(
         Path(path).write_bytes(content)
     assert cli("ingest", "--month", "2019-02", *recipe)[0] == 0
     assert complete_months(lake) == ["2019-01", "2019-02"]
-    assert not Path(quarantine_path(lake, "era_month", "2019-02")).exists()
+    assert not Path(lake.quarantine_record("era_month", "2019-02")).exists()

@@ -15,7 +15,7 @@ import xarray as xr
 
 from ml4l.config import Recipe
 from ml4l.errors import InputError
-from ml4l.join import FEATURE_COLUMNS, join_month, joined_schema, month_days, month_path, read_joined
+from ml4l.join import FEATURE_COLUMNS, join_month, joined_schema, month_days, read_joined
 from ml4l.lake import Lake
 from ml4l.nearest import nearest
 from ml4l.grids import grid
@@ -32,7 +32,7 @@ def joined(ingested_lake: Lake, tiny_recipe: Recipe) -> tuple[Lake, pd.DataFrame
 
 def test_schema_threshold_and_counts(joined, tiny_recipe: Recipe) -> None:
     lake, table, summary = joined
-    assert pq.read_schema(f"{month_path(lake, MONTH)}/part-0.parquet").remove_metadata() == joined_schema()
+    assert pq.read_schema(f"{lake.joined_month(MONTH)}/part-0.parquet").remove_metadata() == joined_schema()
     assert len(table) == summary["rows"] > 0
     assert table["distance_km"].max() <= tiny_recipe.join.threshold_km
     assert (table["lst_count"] >= 1).all()
@@ -110,7 +110,7 @@ def test_rejoining_is_idempotent_and_leaves_nothing_hidden(joined, tiny_recipe: 
     joined_dir = Path(lake.path("joined"))
     leftovers = [p.name for p in joined_dir.rglob("*") if p.name.startswith(".") or "_staging" in str(p.relative_to(joined_dir))]
     assert leftovers == [] or leftovers == ["_staging"]
-    assert sorted(p.name for p in Path(month_path(lake, MONTH)).iterdir()) == ["_summary.json", "part-0.parquet"]
+    assert sorted(p.name for p in Path(lake.joined_month(MONTH)).iterdir()) == ["_summary.json", "part-0.parquet"]
 
 
 def test_missing_and_cloudy_days_are_counted(ingested_lake: Lake, tiny_recipe: Recipe) -> None:
@@ -149,10 +149,10 @@ def test_a_day_read_in_blocks_of_rows_joins_the_same_month(ingested_lake: Lake, 
     import ml4l.join
 
     whole = join_month(ingested_lake, MONTH, tiny_recipe.join)
-    whole_bytes = Path(month_path(ingested_lake, MONTH), "part-0.parquet").read_bytes()
+    whole_bytes = Path(ingested_lake.joined_month(MONTH), "part-0.parquet").read_bytes()
     monkeypatch.setattr(ml4l.join, "_BLOCK_ROWS", 7)  # the tiny recipe's 90 rows in 13 blocks, the last short
     blocks = join_month(ingested_lake, MONTH, tiny_recipe.join)
-    assert Path(month_path(ingested_lake, MONTH), "part-0.parquet").read_bytes() == whole_bytes
+    assert Path(ingested_lake.joined_month(MONTH), "part-0.parquet").read_bytes() == whole_bytes
     assert blocks.to_dict() == whole.to_dict() and whole.rows > 0
 
 

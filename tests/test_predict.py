@@ -12,7 +12,7 @@ from ml4l.errors import InputError
 from ml4l.usecases.lst.evaluation import error_metrics
 from ml4l.join import read_joined
 from ml4l.lake import Lake
-from ml4l.usecases.lst.predict import predict_month, prediction_path, read_predictions
+from ml4l.usecases.lst.predict import predict_month, read_predictions
 from ml4l.usecases.lst.train import CHAMPION, TrainConfig, train_and_log
 
 
@@ -22,7 +22,7 @@ def test_champion_predictions_reproduce_the_test_metrics(joined_lake: Lake) -> N
     build_ml_ready(joined_lake, SplitConfig(train=("2019-01", "2019-01"), validation=("2018-12", "2018-12"), test=("2019-02", "2019-02")))
     trained = train_and_log(joined_lake, config=TrainConfig(epochs=2, batch_size=256), model_name="tiny-predict")
     report = predict_month(joined_lake, "2019-02", f"models:/tiny-predict@{CHAMPION}", "tiny-predict")
-    assert report.run_id == trained.run_id and report.path == prediction_path(joined_lake, "tiny-predict", "2019-02")
+    assert report.run_id == trained.run_id and report.path == joined_lake.prediction("tiny-predict", "2019-02")
 
     predictions = read_predictions(joined_lake, "tiny-predict", "2019-02")
     assert predictions["lst"].shape == (report.hours, predictions.sizes["cell"])
@@ -54,4 +54,4 @@ def test_a_month_outside_the_store_is_refused_and_nothing_is_written(joined_lake
     train_and_log(joined_lake, config=TrainConfig(epochs=1, batch_size=256), model_name="tiny-refuse")
     with pytest.raises(InputError, match="no hour of 2030-01"):
         predict_month(joined_lake, "2030-01", f"models:/tiny-refuse@{CHAMPION}", "tiny-refuse")
-    assert not joined_lake.fs.exists(prediction_path(joined_lake, "tiny-refuse", "2030-01"))
+    assert not joined_lake.fs.exists(joined_lake.prediction("tiny-refuse", "2030-01"))

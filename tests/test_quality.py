@@ -12,7 +12,7 @@ import yaml
 from corpus import append_first_message, change_values, rewrite
 from ml4l import quality
 from ml4l.config import Recipe
-from ml4l.join import join_month, month_path, read_joined
+from ml4l.join import join_month, read_joined
 from ml4l.lake import Lake
 from ml4l.readers.modis import read_modis
 from ml4l.usecases.lst.sample import ModisDay, ModisGrid, write_modis_geotiff
@@ -135,7 +135,7 @@ def test_joined_month_beyond_threshold_and_duplicates(ingested_lake: Lake, tiny_
     broken = __import__("pandas").concat([table, table.iloc[:1]])
     outcome = quality.validate(ingested_lake, "joined_month", MONTH, broken, quality.joined_month_parameters(tiny_recipe.join.threshold_km))
     assert failed_names(outcome) == {"distance_within_threshold", "time_and_cell_unique"}
-    assert Path(month_path(ingested_lake, MONTH)).is_dir(), "validation marks the month, it does not delete it"
+    assert Path(ingested_lake.joined_month(MONTH)).is_dir(), "validation marks the month, it does not delete it"
 
 
 def test_a_passing_rerun_clears_the_quarantine(ingested_lake: Lake, tiny_recipe: Recipe, sample_lake: Lake) -> None:

@@ -16,7 +16,7 @@ from corpus import FaultInjector, assert_no_debris, december_from_january, lake_
 from ml4l.config import RecipeError, SplitConfig, load_recipe
 from ml4l.usecases.lst.dataset import build_ml_ready, read_normalisation
 from ml4l.errors import InputError
-from ml4l.join import join_month, month_path, sweep_month
+from ml4l.join import join_month, sweep_month
 from ml4l.lake import Lake, RetryPolicy, find_debris, is_transient, retry_io
 
 SPLIT = SplitConfig(train=("2019-01", "2019-01"), validation=("2018-12", "2018-12"), test=("2019-02", "2019-02"))
@@ -115,7 +115,7 @@ def test_the_task_retry_condition_retries_only_transient_faults() -> None:
 
 def _swap_repeatedly(root: str, writer: int, times: int) -> int:
     lake = Lake(root)
-    target = month_path(lake, "2019-01")
+    target = lake.joined_month("2019-01")
     failures = 0
     for round_ in range(times):
         try:
@@ -132,7 +132,7 @@ def test_four_processes_swapping_one_month_never_fail_nor_leave_old_folders(tmp_
     with multiprocessing.get_context("fork").Pool(4) as pool:
         failures = pool.starmap(_swap_repeatedly, [(lake.root, writer, 30) for writer in range(4)])
     assert failures == [0, 0, 0, 0]
-    content = Path(month_path(lake, "2019-01"), "part-0.parquet").read_text().splitlines()
+    content = Path(lake.joined_month("2019-01"), "part-0.parquet").read_text().splitlines()
     assert len(content) == 100 and len(set(content)) == 1  # one writer's version, whole
     assert_no_debris(lake)
 
@@ -175,15 +175,15 @@ def test_a_month_at_20_percent_io_faults_equals_a_clean_run(tmp_path: Path, inge
 def _published_month(tmp_path: Path) -> Lake:
     """A lake holding one published month (its bytes stand in for a joined table)."""
     lake = Lake.at(str(tmp_path))
-    Path(month_path(lake, "2019-01")).mkdir(parents=True)
-    Path(month_path(lake, "2019-01"), "part-0.parquet").write_bytes(b"the published month")
+    Path(lake.joined_month("2019-01")).mkdir(parents=True)
+    Path(lake.joined_month("2019-01"), "part-0.parquet").write_bytes(b"the published month")
     return lake
 
 
 def test_sweeps_remove_dead_runs_debris_and_spare_live_runs(tmp_path: Path) -> None:
     lake = _published_month(tmp_path)
     published = lake_files(lake.root, "joined")
-    parent = Path(month_path(lake, "2019-01")).parent
+    parent = Path(lake.joined_month("2019-01")).parent
     dead = [parent / ".month=01.tmp-deadbeef0001", Path(lake.path("joined", "_staging", "2019-01-deadbeef0002"))]
     for path in dead:
         path.mkdir(parents=True)
@@ -207,7 +207,7 @@ def test_sweeps_remove_dead_runs_debris_and_spare_live_runs(tmp_path: Path) -> N
 
 def test_a_swap_killed_after_retiring_the_old_version_gets_it_back(tmp_path: Path) -> None:
     lake = _published_month(tmp_path)
-    month = Path(month_path(lake, "2019-01"))
+    month = Path(lake.joined_month("2019-01"))
     published = lake_files(lake.root, "joined")
     month.rename(month.parent / ".month=01.old-deadbeef0004")  # what a kill between the two renames leaves
     assert [d.kind for d in find_debris(lake)] == ["retired"]
@@ -248,7 +248,7 @@ def test_swapped_albedo_labels_fail_against_history_naming_the_variables_and_fil
     lake = ingested_lake
     assert plausibility.check(lake, "2019-01") == []  # the first month: nothing to compare with, recorded as history
     assert plausibility.check(lake, "2019-02") == ["2019-01"]  # the genuine next month passes
-    Path(plausibility.statistics_path(lake, "2019-02")).unlink()
+    Path(lake.era_statistics("2019-02")).unlink()
 
     swap_labels(lake.era_skin("2019-02"), 15, 17)  # aluvp <-> alnip
     ingest_month(lake, "2019-02")  # every per-message check passes: both are valid albedo fields
@@ -259,7 +259,7 @@ def test_swapped_albedo_labels_fail_against_history_naming_the_variables_and_fil
     assert "aluvp q99" in message and "alnip q99" in message and "fitted on 2019-01" in message
     assert not any(f": {v.name} " in message for v in plausibility.TIME_VARIABLE if v.name not in ("aluvp", "alnip"))
     assert [r["key"] for r in quality.quarantined(lake) if r["dataset"] == "era_history"] == ["2019-02"]
-    assert not Path(plausibility.statistics_path(lake, "2019-02")).exists()  # never history
+    assert not Path(lake.era_statistics("2019-02")).exists()  # never history
 
 
 def test_unexpected_raw_era_files_are_listed_and_a_second_file_for_the_month_is_an_error(tmp_path: Path) -> None:

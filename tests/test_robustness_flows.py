@@ -11,7 +11,7 @@ import yaml
 
 from corpus import FaultInjector, assert_no_debris, lake_files
 from ml4l import quality
-from ml4l.join import month_path, rejected_path
+from ml4l.join import rejected_path
 from ml4l.lake import Lake
 
 pytestmark = pytest.mark.slow
@@ -73,4 +73,4 @@ def test_a_bad_recipe_fails_before_any_work_without_retry_or_quarantine(
     recipe = _recipe_with(tmp_path, tiny_recipe_path, threshold_km=-5)
     state = join_flow(recipe=recipe, months=["2019-01"], lake_root=ingested_lake.root, return_state=True)
     assert state.is_failed() and f"recipe {recipe}: field join.threshold_km: Input should be greater than 0 (got -5)" in state.message
-    assert not quality.quarantined(ingested_lake) and not Path(month_path(ingested_lake, "2019-01")).exists()
+    assert not quality.quarantined(ingested_lake) and not Path(ingested_lake.joined_month("2019-01")).exists()

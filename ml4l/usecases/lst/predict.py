@@ -45,11 +45,6 @@ class PredictionReport:
         return asdict(self)
 
 
-def prediction_path(lake: Lake, model_name: str, month: Month) -> str:
-    """Where the predictions of ``model_name`` for ``month`` go."""
-    return lake.prediction(model_name, month)
-
-
 def load_model(lake: Lake, model_uri: str, uri: str | None = None) -> tuple[Any, dict[str, Any], str]:
     """The Keras model at ``model_uri`` (raw features in, see :func:`ml4l.usecases.lst.train.serving_model`), the normalisation
     logged with its run (its feature list), and the run id.
@@ -68,7 +63,7 @@ def load_model(lake: Lake, model_uri: str, uri: str | None = None) -> tuple[Any,
 
 
 def predict_month(lake: Lake, month: Month, model_uri: str, model_name: str, uri: str | None = None) -> PredictionReport:
-    """Predict every cell with land (``lsm_v20 > 0``) and hour of ``month``; writes :func:`prediction_path`.
+    """Predict every cell with land (``lsm_v20 > 0``) and hour of ``month``; writes ``lake.prediction(model_name, month)``.
 
     Coastal cells count as land: MODIS land pixels are joined to them in training.
 
@@ -99,7 +94,7 @@ def predict_month(lake: Lake, month: Month, model_uri: str, model_name: str, uri
         coords={"time": reader.times[hours], "latitude": ("cell", reader.grid.lat), "longitude": ("cell", reader.grid.lon)},
         attrs={"model_uri": model_uri, "run_id": run_id, "grid": reader.grid.name, "month": month},
     )
-    target = prediction_path(lake, model_name, month)
+    target = lake.prediction(model_name, month)
     lake.remove_stale_staging(target)  # what a killed prediction of this month left (a live one's is spared)
     total, count = 0.0, 0
     with lake.replace_whole(target) as staging:
@@ -135,4 +130,4 @@ def _nan_array(shape: tuple[int, int], chunks: tuple[int, int]) -> Any:
 
 def read_predictions(lake: Lake, model_name: str, month: Month) -> xr.Dataset:
     """The predictions of ``model_name`` for ``month``."""
-    return xr.open_zarr(prediction_path(lake, model_name, month), consolidated=True)
+    return xr.open_zarr(lake.prediction(model_name, month), consolidated=True)

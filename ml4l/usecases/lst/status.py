@@ -19,7 +19,7 @@ from ml4l.config import check_month
 from ml4l.era_store import complete_months
 from ml4l.join import sweep_month, table_path
 from ml4l.lake import Lake, find_debris
-from ml4l.quality import quarantine_path, quarantined, reports_dir
+from ml4l.quality import quarantined
 from ml4l.types import Month
 
 
@@ -35,7 +35,7 @@ def month_complete(lake: Lake, month: Month) -> bool:
         fs.exists(ledger_path(lake, month))
         and month in complete_months(lake)
         and fs.exists(table_path(lake, month))
-        and not any(fs.exists(quarantine_path(lake, dataset, month)) for dataset in ("era_month", "joined_month"))
+        and not any(fs.exists(lake.quarantine_record(dataset, month)) for dataset in ("era_month", "joined_month"))
     )
 
 
@@ -122,7 +122,7 @@ def _month_of_joined(path: str) -> Month:
 
 def latest_validation(lake: Lake, dataset: str, key: str) -> tuple[bool, str] | None:
     """Whether the latest stored validation of ``dataset``/``key`` passed, and its Data Docs page; ``None`` if never validated."""
-    gx = reports_dir(lake) / "gx" / "uncommitted"
+    gx = lake.reports / "gx" / "uncommitted"
     results = sorted((gx / "validations" / dataset).glob(f"*{key}*/*/*.json"), key=lambda p: p.parent.name)
     if not results:
         return None

@@ -9,7 +9,6 @@ from prefect import flow
 from blocks.lake import resolve_lake
 from flows.common import DOCS_HOOKS, MonthParameter, months_of, settle
 from ml4l.era_store import complete_months
-from ml4l.join import table_path
 from tasks.join import check_era_history
 from tasks.quality import validate_era_month, validate_joined_month
 
@@ -31,7 +30,7 @@ def validate_flow(
         if month in ingested:  # one month at a time, in order: a month that passes is history for the next
             futures[f"era_history {month}"] = check_era_history.submit(lake.root, month)
             futures[f"era_history {month}"].wait()
-        if lake.fs.exists(table_path(lake, month)):
+        if lake.fs.exists(lake.joined_table(month)):
             futures[f"joined_month {month}"] = validate_joined_month.submit(lake.root, recipe, month)
     settle(futures)
     results = {key: future.result() for key, future in futures.items()}

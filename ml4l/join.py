@@ -556,11 +556,6 @@ def join_month(
             discard_staging(lake, staging)
 
 
-def table_path(lake: Lake, month: Month) -> str:
-    """The Parquet file of a joined month."""
-    return lake.joined_table(month)
-
-
 def read_joined_at(lake: Lake, directory: str) -> pd.DataFrame:
     """The joined month in ``directory`` (published or hidden) as a DataFrame."""
     with lake.fs.open(f"{directory}/part-0.parquet", "rb") as source:

@@ -17,7 +17,7 @@ import yaml
 from ml4l.usecases.lst import status
 from ml4l.config import Recipe
 from ml4l.era_store import complete_months
-from ml4l.join import join_month, read_joined, table_path
+from ml4l.join import join_month, read_joined
 from ml4l.lake import Lake
 from ml4l.quality import quarantined
 from ml4l.variables import TIME_VARIABLE
@@ -121,7 +121,7 @@ def test_a_failed_ingest_withdraws_the_month_and_the_join_refuses_it(
     """Issue 14, finding 3: January's GRIB copied in as February's."""
     lake = ingested_lake
     join_month(lake, "2019-02", tiny_recipe.join)
-    joined = Path(table_path(lake, "2019-02")).read_bytes()
+    joined = Path(lake.joined_table("2019-02")).read_bytes()
     february = {path: Path(path).read_bytes() for path in (lake.era_sfc("2019-02"), lake.era_skin("2019-02"))}
     shutil.copyfile(lake.era_sfc("2019-01"), lake.era_sfc("2019-02"))
     shutil.copyfile(lake.era_skin("2019-01"), lake.era_skin("2019-02"))
@@ -132,7 +132,7 @@ def test_a_failed_ingest_withdraws_the_month_and_the_join_refuses_it(
     assert Path(lake.quarantine_record("era_month", "2019-02")).is_file()
     code, _, refusal = cli("join", "--month", "2019-02", *recipe)
     assert code == 1 and "2019-02" in refusal and "ERA ingest" in refusal, refusal
-    assert Path(table_path(lake, "2019-02")).read_bytes() == joined  # the published month is left as it was
+    assert Path(lake.joined_table("2019-02")).read_bytes() == joined  # the published month is left as it was
 
     for path, content in february.items():  # the right input, re-ingested, lifts the quarantine
         Path(path).write_bytes(content)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ml4l.config import check_month
 from ml4l.era_store import complete_months
-from ml4l.join import sweep_month, table_path
+from ml4l.join import sweep_month
 from ml4l.lake import Lake, find_debris
 from ml4l.quality import quarantined
 from ml4l.types import Month
@@ -34,7 +34,7 @@ def month_complete(lake: Lake, month: Month) -> bool:
     return (
         fs.exists(ledger_path(lake, month))
         and month in complete_months(lake)
-        and fs.exists(table_path(lake, month))
+        and fs.exists(lake.joined_table(month))
         and not any(fs.exists(lake.quarantine_record(dataset, month)) for dataset in ("era_month", "joined_month"))
     )
 

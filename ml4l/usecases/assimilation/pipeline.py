@@ -343,11 +343,13 @@ def evaluate(
     metrics["gap_closed"] = gap_closed(
         metrics["test_rmse"], {n: metrics[f"baseline_{n}_test_rmse"] for n in estimates}, metrics["oracle_test_rmse"]
     )
-    metrics["spread_skill_ratio"] = scores.spread_skill_ratio(_at_cells(ensemble.members, unobserved), truth[at].ravel())
-    metrics["test_crps"] = scores.crps(_at_cells(ensemble.members, unobserved), truth[at].ravel())
-    ranks = scores.ranks(np.moveaxis(ensemble.members, 1, -1), truth)  # (days, ny, nx)
+    at_cells = _at_cells(ensemble.members, unobserved)
+    metrics["spread_skill_ratio"] = scores.spread_skill_ratio(at_cells, truth[at].ravel())
+    metrics["test_crps"] = scores.crps(at_cells, truth[at].ravel())
+    members = np.moveaxis(ensemble.members, 1, -1)  # (days, ny, nx, members)
+    ranks = scores.ranks(members, truth)  # (days, ny, nx)
     sparse = scores.lattice_samples(unobserved, a.rank_thinning, len(truth), a.seed)
-    counts, p_value = scores.rank_histogram(np.moveaxis(ensemble.members, 1, -1)[sparse], truth[sparse])
+    counts, p_value = scores.rank_histogram(members[sparse], truth[sparse])
     metrics["rank_histogram_chi2_pvalue"] = p_value
     metrics["rank_samples"] = float(counts.sum())
     # over every unobserved cell (correlated, so no p-value): the truth outside all members, 2 / (K + 1) if calibrated

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from scipy.stats import chisquare
 
 from ml4l.config import RecipeError
 from ml4l.errors import InputError
@@ -89,6 +90,32 @@ def test_scores_of_a_calibrated_ensemble() -> None:
     restored = analysis.inflate(under, factor)[..., 0]
     assert scores.spread_skill_ratio(restored, truth) == pytest.approx(1.0, rel=1e-9)
     np.testing.assert_allclose(restored.mean(axis=1), under[..., 0].mean(axis=1), atol=1e-12)
+
+
+def test_flattest_inflation_restores_a_narrow_ensemble_and_ignores_heavy_tails() -> None:
+    rng = np.random.default_rng(11)
+    n, k = 20_000, 10
+    centre = rng.normal(size=n)
+    members = centre[:, None] + 0.5 * rng.normal(size=(n, k))  # half the spread of the error below
+    truth = centre + rng.normal(size=n)
+    factors = np.geomspace(1.0, 4.0, 555)
+    factor, statistic = scores.flattest_inflation(members, truth, factors)
+    # Gaussian errors: the flattest factor is the one of spread/skill 1, sqrt(1.025 / (0.25 * 11 / 10)) = 1.93 (the
+    # ensemble mean's own error, 0.5 / sqrt(k), is not inflated). The spread's estimate over n cases is good to
+    # ~1/sqrt(2 n k), the histogram's to a few times that, the grid's step is 0.25%: 0.05 is many of each
+    assert factor == pytest.approx(1 / scores.spread_skill_ratio(members, truth), abs=0.05)
+    inflated = analysis.inflate(members[:, :, None], factor)[..., 0]
+    counts, _ = scores.rank_histogram(inflated, truth)
+    assert statistic == pytest.approx(chisquare(counts).statistic)
+    # heavy tails: 2% of the errors 10 times larger. Matching the RMSE widens every member (ratio-1 factor
+    # sqrt((0.98 + 2 + 0.025) / 0.275) = 3.31) and humps the histogram; the flattest factor stays near 2
+    wild = rng.random(n) < 0.02
+    heavy = centre + rng.normal(size=n) * np.where(wild, 10.0, 1.0)
+    by_rmse = 1 / scores.spread_skill_ratio(members, heavy)
+    flat, flat_statistic = scores.flattest_inflation(members, heavy, factors)
+    assert flat < 0.75 * by_rmse
+    rmse_counts, _ = scores.rank_histogram(analysis.inflate(members[:, :, None], by_rmse)[..., 0], heavy)
+    assert flat_statistic < chisquare(rmse_counts).statistic
 
 
 def test_lattice_samples_are_spaced_and_cover_every_cell_alike() -> None:
@@ -202,15 +229,19 @@ def test_training_logs_the_contract_metrics_to_mlflow(trained: tuple[Lake, Assim
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result["run_id"], "plots")}
     assert artifacts == {"plots/test_day_map.png", "plots/rank_histogram.png"}
     assert run.data.params["recipe.kind"] == "assimilation"
-    # per candidate error inflation, the spread inflation that makes the validation spread/skill 1; the lowest CRPS wins
+    # per candidate error inflation, the spread inflation of the flattest validation rank histogram; the lowest CRPS wins
     a = AssimilationRecipe.model_validate(TINY).analysis
-    crps = {k.removeprefix("validation_crps_"): v for k, v in m.items() if k.startswith("validation_crps_")}
-    raw = {k.removeprefix("validation_spread_skill_raw_"): v for k, v in m.items() if k.startswith("validation_spread_skill_raw_")}
-    factor = {k.removeprefix("validation_spread_inflation_"): v for k, v in m.items() if k.startswith("validation_spread_inflation_")}
-    assert crps.keys() == raw.keys() == factor.keys() and len(crps) == len(a.error_inflations)
+
+    def per_candidate(name: str) -> dict[str, float]:
+        return {k.removeprefix(f"validation_{name}_"): v for k, v in m.items() if k.startswith(f"validation_{name}_inflation_")}
+
+    crps, raw, factor = per_candidate("crps"), per_candidate("spread_skill_raw"), per_candidate("spread_inflation")
+    assert crps.keys() == raw.keys() == factor.keys() == per_candidate("rank_chi2").keys() and len(crps) == len(a.error_inflations)
     chosen = min(crps, key=crps.__getitem__)
     assert chosen == f"inflation_{float(run.data.params['error_inflation']):g}".replace(".", "_")
-    assert float(run.data.params["spread_inflation"]) == pytest.approx(1 / raw[chosen]) == pytest.approx(factor[chosen])
+    assert float(run.data.params["spread_inflation"]) == pytest.approx(factor[chosen])
+    for c in crps:  # searched from half to twice the factor that makes the spread/skill ratio 1
+        assert 0.5 / raw[c] * (1 - 1e-9) <= factor[c] <= 2 / raw[c] * (1 + 1e-9)
 
 
 def test_analysis_is_written_and_reproducible(trained: tuple[Lake, AssimilationRecipe, dict]) -> None:

@@ -13,7 +13,7 @@ comes first; each member then starts from its own point, its exact solution for 
 linearised at the MAP (a draw of the Laplace posterior ``N(u_map, (I + J'J / sigma^2)^-1)``), and
 refines it on the full objective, so few steps converge. The members' deviations from their mean are
 then scaled by ``lambda`` (multiplicative inflation, Anderson & Anderson 1999), fitted on validation
-days so that their spread matches the error: the raw spread is informative (the error grows in step
+days so that the rank histogram is flattest: the raw spread is informative (the error grows in step
 with it) but uniformly too small, because the generator's error is correlated in space. All days
 and members are optimised together as one batch; each day draws its perturbations from its own
 seed. ``sigma`` is in standardised units: each day is divided by its seasonal scale.

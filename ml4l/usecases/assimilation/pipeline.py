@@ -252,17 +252,20 @@ class ScoredDays:
 def calibrate(generator: Generator, days: ScoredDays, recipe: AssimilationRecipe) -> dict[str, float]:
     """Set the generator's ``error_inflation`` and ``spread_inflation`` on ``days`` (validation days, at their unobserved cells).
 
-    For each candidate error inflation ``f``, the spread inflation is the one that makes the spread
-    match the error (spread/skill ratio 1, in closed form: the ratio scales with the factor); the
-    ``f`` with the lowest CRPS after that wins. Returns, per candidate, the CRPS, the raw ratio and
-    the spread inflation (keys ``crps_inflation_<f>``, ``spread_skill_raw_inflation_<f>``,
-    ``spread_inflation_inflation_<f>``). The test days play no part.
+    For each candidate error inflation ``f``, the spread inflation is the one whose rank histogram over
+    every unobserved cell is flattest (:func:`scores.flattest_inflation`, searched from half to twice the
+    factor that makes the spread/skill ratio 1); the ``f`` with the lowest CRPS after that wins. Matching
+    the spread to the RMSE instead lets the few large errors (fronts) widen every member, which humps the
+    histogram. Returns, per candidate, the CRPS, the raw and the inflated spread/skill ratio, the spread
+    inflation and the histogram's chi-square statistic (keys ``crps_<c>``, ``spread_skill_raw_<c>``,
+    ``spread_skill_<c>``, ``spread_inflation_<c>``, ``rank_chi2_<c>`` with ``<c>`` = ``inflation_<f>``).
+    The test days play no part.
     """
     a = recipe.analysis
     truth = days.truth[:, days.unobserved].ravel()
     seeds = analysis.day_seeds(a.seed, days.times)
     scale = generator.seasonal.at(days.times)
-    fitted: dict[float, tuple[float, float, float]] = {}  # f -> (CRPS, raw ratio, spread inflation)
+    fitted: dict[float, dict[str, float]] = {}
     for inflation in a.error_inflations:
         fields = analysis.ensemble_fields(
             generator.decoder,
@@ -280,15 +283,20 @@ def calibrate(generator: Generator, days: ScoredDays, recipe: AssimilationRecipe
             a.member_learning_rate,
             seeds,
         )
-        raw = scores.spread_skill_ratio(_at_cells(fields, days.unobserved), truth)
-        fitted[inflation] = (scores.crps(_at_cells(analysis.inflate(fields, 1.0 / raw), days.unobserved), truth), raw, 1.0 / raw)
-    generator.error_inflation = min(fitted, key=lambda f: fitted[f][0])
-    generator.spread_inflation = fitted[generator.error_inflation][2]
-    named = {}
-    for f, (crps, raw, factor) in fitted.items():
-        suffix = f"inflation_{f:g}".replace(".", "_")
-        named[f"crps_{suffix}"], named[f"spread_skill_raw_{suffix}"], named[f"spread_inflation_{suffix}"] = crps, raw, factor
-    return named
+        members = _at_cells(fields, days.unobserved)
+        raw = scores.spread_skill_ratio(members, truth)
+        factor, chi2 = scores.flattest_inflation(members, truth, np.geomspace(0.5, 2.0, 555) / raw)
+        inflated = _at_cells(analysis.inflate(fields, factor), days.unobserved)
+        fitted[inflation] = {
+            "crps": scores.crps(inflated, truth),
+            "spread_skill_raw": raw,
+            "spread_skill": scores.spread_skill_ratio(inflated, truth),
+            "spread_inflation": factor,
+            "rank_chi2": chi2,
+        }
+    generator.error_inflation = min(fitted, key=lambda f: fitted[f]["crps"])
+    generator.spread_inflation = fitted[generator.error_inflation]["spread_inflation"]
+    return {f"{name}_inflation_{f:g}".replace(".", "_"): value for f, values in fitted.items() for name, value in values.items()}
 
 
 def _at_cells(members: np.ndarray, cells: np.ndarray) -> np.ndarray:
@@ -433,7 +441,7 @@ def train_and_score(lake: Lake, recipe: AssimilationRecipe, uri: str | None = No
     generator, history, best_epoch = train_generator(fields, labels, recipe)
     a = recipe.analysis
     validation_days = ScoredDays.of(fields, labels, splits.VALIDATION, a.validation_days, observations, network, grid)
-    calibration_crps = calibrate(generator, validation_days, recipe)
+    calibration = calibrate(generator, validation_days, recipe)
     saved = generator.save(lake, recipe.model_name)
     test_days = ScoredDays.of(fields, labels, splits.TEST, a.test_days, observations, network, grid)
     train = fields["anomaly"].values[labels == splits.TRAIN].astype(np.float64)
@@ -450,7 +458,7 @@ def train_and_score(lake: Lake, recipe: AssimilationRecipe, uri: str | None = No
                 "spread_inflation": generator.spread_inflation,
             }
         )
-        mlflow.log_metrics({f"validation_{name}": value for name, value in calibration_crps.items()})
+        mlflow.log_metrics({f"validation_{name}": value for name, value in calibration.items()})
         for epoch in range(len(history.get("loss", []))):
             mlflow.log_metrics({k: v[epoch] for k, v in history.items() if len(v) > epoch}, step=epoch)
         mlflow.log_metrics(metrics)

@@ -98,7 +98,7 @@ def _create_timevar_store(lake: Lake, grid_name: str, period: Period) -> str:
     g = grid(grid_name)
     path = lake.era_timevar
     expected = _store_attrs(g, period)
-    if lake.fs.exists(f"{lake.era_timevar}/zarr.json"):
+    if lake.has_zarr(lake.era_timevar):
         found = {k: v for k, v in zarr.open_group(zarr_store(path), mode="r").attrs.asdict().items() if k in expected}
         if found != expected:
             raise InputError(path, f"store exists for {found}, not {expected}: remove it to rebuild for a new first month or grid")
@@ -206,7 +206,7 @@ def _set_flag(lake: Lake, period: Period, month: Month, value: int) -> bool:
 
 def withdraw_month(lake: Lake, month: Month) -> bool:
     """Mark ``month`` as not ingested (its input failed a check); whether it was complete. Its values stay as they were."""
-    if not lake.fs.exists(f"{lake.era_timevar}/zarr.json"):
+    if not lake.has_zarr(lake.era_timevar):
         return False
     _, period = store_layout(lake)
     if check_month(month) < period.start:
@@ -337,7 +337,7 @@ def _write_month(
 
 def complete_months(lake: Lake) -> list[Month]:
     """Months whose ingest finished, from the store's flags."""
-    if not lake.fs.exists(f"{lake.era_timevar}/{_BUILD}/{_FLAGS}/zarr.json"):
+    if not lake.has_zarr(f"{lake.era_timevar}/{_BUILD}/{_FLAGS}"):
         return []
     _, period = store_layout(lake)
     flags = zarr.open_array(zarr_store(lake.era_timevar), path=f"{_BUILD}/{_FLAGS}", mode="r")[...]
@@ -381,7 +381,7 @@ def ingest_constants(lake: Lake, refresh: bool = True) -> str:
     """
     with lake.lock("era-constants"):
         lake.remove_stale_staging(lake.era_constants)
-        if not refresh and lake.fs.exists(f"{lake.era_constants}/zarr.json"):
+        if not refresh and lake.has_zarr(lake.era_constants):
             return lake.era_constants
         return _ingest_constants(lake)
 

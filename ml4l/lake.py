@@ -300,6 +300,10 @@ class Lake:
             raise InputError(self.root, f"not a lake: none of {', '.join(p + '/' for p in LAKE_PARTS)} is inside")
         return self
 
+    def has_zarr(self, path: str) -> bool:
+        """Whether a Zarr 3 array or group is at ``path`` (its ``zarr.json`` is there)."""
+        return bool(self.fs.exists(f"{path}/zarr.json"))
+
     def path(self, *parts: str) -> str:
         """A path under the root, in the root's own form (plain path or URL).
 

@@ -149,7 +149,7 @@ def era_month_table(lake: Lake, month: Month, messages_at_once: int | None = Non
 
 
 def _land_mask(lake: Lake) -> np.ndarray | None:
-    if not lake.fs.exists(f"{lake.era_constants}/zarr.json"):
+    if not lake.has_zarr(lake.era_constants):
         return None
     import zarr
 

@@ -47,7 +47,7 @@ def ensure_cube(lake: Lake, recipe: GapfillRecipe) -> str:
             spec.name,
             recipe.fill.time_chunk,
         )
-    if lake.fs.exists(f"{path}/zarr.json"):
+    if lake.has_zarr(path):
         stored = xr.open_zarr(path, consolidated=False).attrs.get("ml4l_recipe")
         if stored and GapfillRecipe.model_validate_json(stored).cube == spec:
             return path

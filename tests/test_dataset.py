@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
 
 from ml4l import quality
-from ml4l.config import Recipe
 from ml4l.usecases.lst.dataset import (
     DELTA_COLUMNS,
     SplitConfig,
@@ -19,7 +15,7 @@ from ml4l.usecases.lst.dataset import (
     read_normalisation,
     read_split,
 )
-from ml4l.join import join_month, read_joined
+from ml4l.join import read_joined
 from ml4l.lake import Lake
 
 

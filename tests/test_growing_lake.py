@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import xarray as xr
 import yaml
 

@@ -204,7 +204,7 @@ def ensemble_fields(
 
 
 def inflate(fields: FloatArray, factor: float) -> FloatArray:
-    """Members ``(days, members, ...)`` with their deviations from the ensemble mean scaled by ``factor``."""
+    """Members ``(cases, members, ...)`` with their deviations from the ensemble mean scaled by ``factor``."""
     mean = fields.mean(axis=1, keepdims=True)
     return mean + factor * (fields - mean)
 

@@ -286,7 +286,7 @@ def calibrate(generator: Generator, days: ScoredDays, recipe: AssimilationRecipe
         members = _at_cells(fields, days.unobserved)
         raw = scores.spread_skill_ratio(members, truth)
         factor, chi2 = scores.flattest_inflation(members, truth, np.geomspace(0.5, 2.0, 555) / raw)
-        inflated = _at_cells(analysis.inflate(fields, factor), days.unobserved)
+        inflated = analysis.inflate(members, factor)
         fitted[inflation] = {
             "crps": scores.crps(inflated, truth),
             "spread_skill_raw": raw,
@@ -351,9 +351,9 @@ def evaluate(
     metrics["gap_closed"] = gap_closed(
         metrics["test_rmse"], {n: metrics[f"baseline_{n}_test_rmse"] for n in estimates}, metrics["oracle_test_rmse"]
     )
-    at_cells = _at_cells(ensemble.members, unobserved)
-    metrics["spread_skill_ratio"] = scores.spread_skill_ratio(at_cells, truth[at].ravel())
-    metrics["test_crps"] = scores.crps(at_cells, truth[at].ravel())
+    at_cells, truth_at_cells = _at_cells(ensemble.members, unobserved), truth[at].ravel()
+    metrics["spread_skill_ratio"] = scores.spread_skill_ratio(at_cells, truth_at_cells)
+    metrics["test_crps"] = scores.crps(at_cells, truth_at_cells)
     members = np.moveaxis(ensemble.members, 1, -1)  # (days, ny, nx, members)
     ranks = scores.ranks(members, truth)  # (days, ny, nx)
     sparse = scores.lattice_samples(unobserved, a.rank_thinning, len(truth), a.seed)

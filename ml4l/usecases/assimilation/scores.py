@@ -46,12 +46,13 @@ def flattest_inflation(members: FloatArray, truth: FloatArray, factors: npt.Arra
     of equals); returns it with the factor. Unlike matching the spread to the RMSE, a few large errors
     (heavy tails) do not widen every member: they weigh in the histogram as the share of outside ranks they are.
     """
-    mean = members.mean(axis=1, keepdims=True)
-    deviation, residual = members - mean, (truth - mean[:, 0])[:, None]
+    mean = members.mean(axis=1)
+    deviation, residual = members - mean[:, None], truth - mean
+    candidates = np.asarray(factors, dtype=np.float64)
     bins = members.shape[1] + 1
-    statistics = [chisquare(np.bincount(np.sum(f * deviation < residual, axis=1), minlength=bins)).statistic for f in np.asarray(factors)]
+    statistics = [chisquare(np.bincount(ranks(f * deviation, residual), minlength=bins)).statistic for f in candidates]
     best = int(np.argmin(statistics))
-    return float(np.asarray(factors)[best]), float(statistics[best])
+    return float(candidates[best]), float(statistics[best])
 
 
 def neighbour_correlation(values: npt.ArrayLike, mask: npt.NDArray[np.bool_], lag: int) -> float:
